@@ -1,0 +1,1 @@
+"""The HTTP edges: the AWS REST-JSON surface (``api/aws``) and, later, DICOMweb. Only this room imports the web framework."""

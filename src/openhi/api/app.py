@@ -1,0 +1,77 @@
+"""The ASGI application: ``GET /health`` and the native API, plus background loops in the lifespan.
+
+``/health`` is unauthenticated (for load balancers and orchestrators) and answers 200 only when the
+index and the blob store answer. Periodic work handed in by the composition root (the data store
+lifecycle sweep) runs in worker threads while the app is up and stops cleanly on shutdown (SIGTERM
+is handled by uvicorn: in-flight requests finish, then the lifespan ends).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from openhi.api.aws.endpoint import AwsEndpoint
+
+log = logging.getLogger(__name__)
+
+ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
+
+
+@dataclass(frozen=True)
+class Periodic:
+    """A function run every ``interval`` seconds in a worker thread while the app is up."""
+
+    name: str
+    run: Callable[[], object]
+    interval: float
+
+
+async def _loop(task: Periodic) -> None:
+    while True:
+        try:
+            await run_in_threadpool(task.run)
+        except Exception:
+            log.exception("background task %s failed; continuing", task.name)
+        await asyncio.sleep(task.interval)
+
+
+def create_app(
+    aws: AwsEndpoint, readiness_checks: Sequence[Callable[[], None]], periodic: Sequence[Periodic] = ()
+) -> Starlette:
+    """Assemble the routes and the lifespan."""
+
+    async def health(request: Request) -> JSONResponse:
+        try:
+            for check in readiness_checks:
+                await run_in_threadpool(check)
+        except Exception as exc:
+            return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        tasks = [asyncio.create_task(_loop(task), name=task.name) for task in periodic]
+        try:
+            yield
+        finally:
+            for running in tasks:
+                running.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    return Starlette(
+        routes=[
+            Route("/health", health, methods=["GET"]),
+            Route("/{path:path}", aws.handle, methods=ALL_METHODS),
+        ],
+        lifespan=lifespan,
+    )

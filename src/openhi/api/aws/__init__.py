@@ -1,0 +1,1 @@
+"""The AWS HealthImaging REST-JSON surface, driven by the installed botocore ``medical-imaging`` model."""

@@ -1,0 +1,91 @@
+"""The native API endpoint: one ASGI handler for every operation of the model.
+
+Order of work per request, each step answering in AWS JSON error format when it fails: read the body
+(bounded by ``max_request_bytes``), verify SigV4, route on method + raw path, parse and validate the
+parameters against the model, run the handler in a worker thread (services are synchronous), serialize.
+Every answer carries ``x-amzn-RequestId``.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+
+from openhi.api.authn import SigV4Authenticator
+from openhi.api.aws.errors import EdgeError, error_body, to_wire
+from openhi.api.aws.handlers import AwsHandlers
+from openhi.api.aws.protocol import parse_request, serialize_response
+from openhi.api.aws.routing import Router, UnknownOperation
+from openhi.api.aws.validation import validate_input
+
+log = logging.getLogger(__name__)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, refusing more than ``limit`` bytes without reading past it."""
+    declared = request.headers.get("content-length")
+    too_large = EdgeError("RequestEntityTooLarge", f"Request body exceeds the maximum of {limit} bytes")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class AwsEndpoint:
+    """Serves the 18 operations of ``medical-imaging`` 2023-07-19."""
+
+    def __init__(self, handlers: AwsHandlers, authenticator: SigV4Authenticator, max_request_bytes: int) -> None:
+        self._handlers = handlers
+        self._authenticator = authenticator
+        self._limit = max_request_bytes
+        self._router = Router()
+
+    async def handle(self, request: Request) -> Response:
+        """Answer one request."""
+        request_id = str(uuid.uuid4())
+        try:
+            body = await read_body(request, self._limit)
+            self._authenticator.authenticate(request, body)
+            try:
+                match = self._router.match(request.method, request.scope.get("raw_path", b"").decode("latin-1"))
+            except UnknownOperation as exc:
+                raise EdgeError("UnknownOperationException", f"No operation matches {exc}") from exc
+            operation = match.operation
+            params = parse_request(
+                operation,
+                match.labels,
+                request.scope.get("query_string", b"").decode("latin-1"),
+                {k.lower(): v for k, v in request.headers.items()},
+                body,
+            )
+            params = validate_input(operation.input_shape, params)
+            result: dict[str, Any] = await run_in_threadpool(self._handlers.table[operation.name], params)
+            headers, payload = serialize_response(operation, result)
+        except ClientDisconnect:
+            return Response(status_code=400)
+        except Exception as exc:  # every failure becomes an AWS JSON error; see errors.to_wire
+            status, code, message = to_wire(exc, request_id)
+            log.info("%s %s -> %s %s", request.method, request.url.path, status, code)
+            return Response(
+                error_body(code, message),
+                status_code=status,
+                media_type="application/json",
+                headers={"x-amzn-RequestId": request_id, "x-amzn-ErrorType": code},
+            )
+        return Response(
+            payload,
+            status_code=200,
+            media_type="application/json",
+            headers={"x-amzn-RequestId": request_id, **headers},
+        )

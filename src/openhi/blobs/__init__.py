@@ -1,0 +1,1 @@
+"""Blob storage: the port every pixel and document goes through, its adapters and the key layout."""

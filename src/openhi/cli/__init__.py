@@ -1,0 +1,1 @@
+"""The ``openhi`` command: ``serve`` and ``config``."""

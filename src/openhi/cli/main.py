@@ -1,0 +1,109 @@
+"""``openhi serve`` runs the server; ``openhi config`` prints the effective settings and their sources.
+
+Both take the same flags; settings not given as flags come from ``OPENHI_*`` variables, then the TOML
+file, then defaults (see ``openhi.config``). Errors in settings are printed as one line, exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from openhi import __version__
+from openhi.config import Settings, describe, load_settings
+from openhi.errors import OpenHIError
+
+FLAG_FIELDS = ("host", "port", "data_dir", "index_url", "blob_url")
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
+    common.add_argument("--port", type=int, help="TCP port (default 8080)")
+    common.add_argument("--data-dir", type=Path, help="where the embedded index, blobs and credentials live")
+    common.add_argument("--index-url", help="sqlite:///path or postgresql://user@host/db")
+    common.add_argument("--blob-url", help="file:///path or s3://bucket/prefix")
+    common.add_argument("--config", type=Path, help="TOML settings file")
+    parser = argparse.ArgumentParser(prog="openhi", description="OpenHI medical imaging archive")
+    parser.add_argument("--version", action="version", version=f"openhi {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", parents=[common], help="run the server")
+    commands.add_parser("config", parents=[common], help="print effective settings and their sources")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> tuple[Settings, dict[str, str]]:
+    flags = {name: getattr(args, name) for name in FLAG_FIELDS}
+    return load_settings(flags=flags, config_file=args.config)
+
+
+def _print_config(settings: Settings, sources: dict[str, str]) -> None:
+    rows = describe(settings, sources)
+    width = max(len(name) for name, _, _ in rows)
+    for name, value, source in rows:
+        print(f"{name:<{width}}  {value}  ({source})")
+
+
+def _announce_key(access_key_id: str, secret: str, data_dir: Path) -> None:
+    print(
+        "\nGenerated root credentials (stored in "
+        f"{(data_dir / 'credentials.json').resolve()}, mode 0600; shown only this once):\n"
+        f"  export AWS_ACCESS_KEY_ID={access_key_id}\n"
+        f"  export AWS_SECRET_ACCESS_KEY={secret}\n",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _serve(settings: Settings) -> int:
+    import uvicorn
+
+    from openhi.bootstrap import build
+
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    application = build(settings)
+    if application.root_key_generated:
+        key = application.root_key
+        _announce_key(key.access_key_id, key.secret_access_key, settings.data_dir)
+    print(
+        f"OpenHI {__version__} on http://{settings.host}:{settings.port} "
+        f"(index {settings.effective_index_url.split('@')[-1]}, blobs {settings.effective_blob_url})",
+        file=sys.stderr,
+        flush=True,
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            application.app,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            lifespan="on",
+            timeout_graceful_shutdown=30,
+        )
+    )
+    try:
+        server.run()
+    finally:
+        application.index.close()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``openhi`` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        settings, sources = _settings(args)
+        if args.command == "config":
+            _print_config(settings, sources)
+            return 0
+        return _serve(settings)
+    except OpenHIError as exc:
+        print(f"openhi: {exc.message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

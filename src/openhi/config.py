@@ -1,0 +1,154 @@
+"""Settings: one frozen, typed ``Settings`` built once at start and passed down.
+
+Sources, lowest to highest precedence: built-in defaults, a TOML file (``--config FILE`` or
+``OPENHI_CONFIG``), ``OPENHI_*`` environment variables, command-line flags. ``load_settings`` also
+returns where each value came from, so ``openhi config`` can print it. Nothing reads the environment
+after start.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from openhi.errors import ValidationError
+
+ACCOUNT_ID = re.compile(r"\d{12}")
+REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of an OpenHI process. Field docs are printed by ``openhi config``."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("./openhi-data")
+    index_url: str = ""  # empty: sqlite:///{data_dir}/index.sqlite3
+    blob_url: str = ""  # empty: file://{data_dir}/blobs
+    account_id: str = "123456789012"
+    region: str = "us-east-1"
+    access_key_id: str = ""  # empty: generated on first start and kept in {data_dir}/credentials.json
+    secret_access_key: str = ""
+    max_active_datastores: int = 10
+    max_request_bytes: int = 10 * 1024 * 1024
+    datastore_transition_seconds: float = 1.0
+    clock_skew_seconds: int = 900
+    log_level: str = "info"
+
+    @property
+    def effective_index_url(self) -> str:
+        """The index URL, defaulting to SQLite inside the data dir."""
+        return self.index_url or f"sqlite:///{(self.data_dir / 'index.sqlite3').resolve()}"
+
+    @property
+    def effective_blob_url(self) -> str:
+        """The blob URL, defaulting to local files inside the data dir."""
+        return self.blob_url or f"file://{(self.data_dir / 'blobs').resolve()}"
+
+
+SECRET_FIELDS = frozenset({"secret_access_key"})
+_FIELD_TYPES: dict[str, Any] = {f.name: f.type for f in fields(Settings)}
+
+
+def _coerce(name: str, raw: object) -> object:
+    kind = _FIELD_TYPES[name]
+    try:
+        if kind == "int":
+            if isinstance(raw, bool):
+                raise TypeError
+            return int(raw)  # type: ignore[call-overload]
+        if kind == "float":
+            return float(raw)  # type: ignore[arg-type]
+        if kind == "Path":
+            return Path(str(raw))
+        if not isinstance(raw, str | int | float):
+            raise TypeError
+        return str(raw)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"setting {name!r}: {raw!r} is not a valid {kind}", field=name) from exc
+
+
+def _validate(settings: Settings) -> None:
+    if not ACCOUNT_ID.fullmatch(settings.account_id):
+        raise ValidationError("setting 'account_id' must be 12 digits", field="account_id")
+    if not REGION.fullmatch(settings.region):
+        raise ValidationError(f"setting 'region' {settings.region!r} is not a region name", field="region")
+    if not 0 <= settings.port <= 65535:
+        raise ValidationError("setting 'port' must be 0..65535", field="port")
+    if settings.max_active_datastores < 0:
+        raise ValidationError("setting 'max_active_datastores' must be >= 0", field="max_active_datastores")
+    if bool(settings.access_key_id) != bool(settings.secret_access_key):
+        raise ValidationError(
+            "settings 'access_key_id' and 'secret_access_key' must be given together", field="access_key_id"
+        )
+
+
+def _read_toml(path: Path) -> dict[str, object]:
+    try:
+        with path.open("rb") as handle:
+            document = tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise ValidationError(f"config file {path} does not exist", field="config") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ValidationError(f"config file {path} is not valid TOML: {exc}", field="config") from exc
+    section = document.get("openhi", document)
+    if not isinstance(section, dict):
+        raise ValidationError(f"config file {path}: [openhi] must be a table", field="config")
+    return section
+
+
+def load_settings(
+    flags: Mapping[str, object] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+) -> tuple[Settings, dict[str, str]]:
+    """Build the settings and, for every field, the name of the source that set it.
+
+    ``flags`` holds only the flags the user gave (None values are ignored). The TOML file may put keys at
+    top level or under ``[openhi]``; unknown keys are refused so typos do not pass silently.
+    """
+    environ = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    sources = {name: "default" for name in _FIELD_TYPES}
+    path = config_file or (Path(environ["OPENHI_CONFIG"]) if environ.get("OPENHI_CONFIG") else None)
+    if path is not None:
+        for key, raw in _read_toml(path).items():
+            if key not in _FIELD_TYPES:
+                raise ValidationError(f"config file {path}: unknown setting {key!r}", field=key)
+            values[key] = _coerce(key, raw)
+            sources[key] = f"file {path}"
+    for name in _FIELD_TYPES:
+        env_name = f"OPENHI_{name.upper()}"
+        if env_name in environ:
+            values[name] = _coerce(name, environ[env_name])
+            sources[name] = f"env {env_name}"
+    for name, raw in (flags or {}).items():
+        if raw is not None:
+            values[name] = _coerce(name, raw)
+            sources[name] = "flag"
+    settings = Settings(**values)  # type: ignore[arg-type]
+    _validate(settings)
+    return settings, sources
+
+
+def describe(settings: Settings, sources: Mapping[str, str]) -> list[tuple[str, str, str]]:
+    """(name, printable value, source) rows for ``openhi config``; secrets are masked."""
+    rows = []
+    for f in fields(Settings):
+        value = getattr(settings, f.name)
+        if f.name in SECRET_FIELDS and value:
+            shown = "********"
+        elif f.name == "index_url":
+            shown = settings.effective_index_url
+        elif f.name == "blob_url":
+            shown = settings.effective_blob_url
+        else:
+            shown = str(value)
+        rows.append((f.name, shown, sources.get(f.name, "default")))
+    return rows

@@ -1,0 +1,1 @@
+"""Data stores: their lifecycle (CREATING -> ACTIVE, DELETING -> DELETED), quotas and idempotent creation."""

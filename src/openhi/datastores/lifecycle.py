@@ -1,0 +1,87 @@
+"""The data store lifecycle sweep: CREATING -> ACTIVE and DELETING -> DELETED.
+
+Both transitions are finished off the request path, after ``transition_seconds`` so that clients can
+observe the intermediate status as they would on AWS. Each step is idempotent and every move is a
+compare-and-set in the index, so any number of server processes may sweep at once and a sweep cut short
+by a crash is simply finished by the next one (learned from dicom-server's re-runnable cleanup).
+Provisioning writes the data store's descriptor blob; deletion purges every blob under the data store's
+prefix and its tags before marking it DELETED.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+
+from openhi.blobs import keys
+from openhi.blobs.port import BlobStore
+from openhi.clock import Clock
+from openhi.datastores.model import Datastore, DatastoreStatus
+from openhi.index.port import Index, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+def descriptor(datastore: Datastore) -> bytes:
+    """The JSON written at ``keys.datastore_descriptor``: enough to identify the prefix's owner."""
+    return json.dumps(
+        {
+            "datastoreId": datastore.datastore_id,
+            "datastoreName": datastore.name,
+            "losslessStorageFormat": datastore.lossless_storage_format.value,
+            "createdAt": datastore.created_at.isoformat(),
+        },
+        indent=2,
+    ).encode()
+
+
+class DatastoreLifecycle:
+    """Finishes pending data store transitions."""
+
+    def __init__(self, index: Index, blobs: BlobStore, clock: Clock, transition_seconds: float) -> None:
+        self._index = index
+        self._blobs = blobs
+        self._clock = clock
+        self._delay = timedelta(seconds=transition_seconds)
+
+    def _due(self, status: DatastoreStatus) -> list[Datastore]:
+        cutoff = self._clock() - self._delay
+
+        def work(uow: UnitOfWork) -> list[Datastore]:
+            found = (uow.datastores.get(i) for i in uow.datastores.ids_in(status))
+            return [d for d in found if d is not None and d.updated_at <= cutoff]
+
+        return self._index.run(work, readonly=True)
+
+    def _provision(self, datastore: Datastore) -> None:
+        self._blobs.put(keys.datastore_descriptor(datastore.datastore_id), descriptor(datastore))
+        self._index.run(
+            lambda uow: uow.datastores.transition(
+                datastore.datastore_id, DatastoreStatus.CREATING, DatastoreStatus.ACTIVE, self._clock()
+            )
+        )
+
+    def _purge(self, datastore: Datastore) -> None:
+        for key in list(self._blobs.iter_prefix(keys.datastore_prefix(datastore.datastore_id))):
+            self._blobs.delete(key)
+
+        def work(uow: UnitOfWork) -> None:
+            uow.tags.remove_all_of_datastore(datastore.datastore_id)
+            uow.datastores.transition(
+                datastore.datastore_id, DatastoreStatus.DELETING, DatastoreStatus.DELETED, self._clock()
+            )
+
+        self._index.run(work)
+
+    def sweep(self) -> int:
+        """Finish every due transition; return how many data stores moved. Errors are logged, retried later."""
+        moved = 0
+        for status, step in ((DatastoreStatus.CREATING, self._provision), (DatastoreStatus.DELETING, self._purge)):
+            for datastore in self._due(status):
+                try:
+                    step(datastore)
+                    moved += 1
+                except Exception:
+                    log.exception("lifecycle step for datastore %s failed; will retry", datastore.datastore_id)
+        return moved

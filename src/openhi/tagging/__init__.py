@@ -1,0 +1,1 @@
+"""Tags on data store and image set ARNs: TagResource, UntagResource, ListTagsForResource."""
