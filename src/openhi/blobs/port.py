@@ -34,7 +34,7 @@ class BlobStore(Protocol):
         ...
 
     def get_range(self, key: str, offset: int, length: int) -> bytes:
-        """``length`` bytes from ``offset`` (fewer at the end of the object); ``BlobNotFoundError`` when absent."""
+        """``length`` bytes from ``offset`` (fewer at the end); ``BlobNotFoundError`` when absent."""
         ...
 
     def head(self, key: str) -> BlobInfo | None:

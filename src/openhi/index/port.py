@@ -42,7 +42,7 @@ class DatastoreRepository(Protocol):
         """The data store created with this idempotency token, or None."""
         ...
 
-    def list(
+    def list_page(
         self, status: DatastoreStatus | None, after: DatastorePageKey | None, limit: int
     ) -> list[Datastore]:
         """Up to ``limit`` data stores, newest first (created_at DESC, id DESC), strictly after ``after``."""

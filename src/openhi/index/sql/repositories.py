@@ -1,0 +1,223 @@
+"""The repositories of the SQL index, bound to the one connection of a unit of work.
+
+Each repository is a thin translation of the port's verbs into SQLAlchemy Core statements on the
+connection that ``SqlIndex.run`` opened; none of them commits, so everything a unit of work does stands
+or falls together (cosmicpython ``unit_of_work.py``: repositories live inside the unit of work, the unit of
+work owns the transaction; Orthanc ``StatelessDatabaseOperations``: the transaction is retried as a whole).
+Writes that may hit a constraint run in a savepoint so that a ``ConflictError`` leaves the transaction
+usable. Status changes are compare-and-set updates, which makes them safe across processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
+
+from openhi.datastores.model import Datastore, DatastoreStatus, LosslessStorageFormat
+from openhi.errors import ConflictError
+from openhi.index.port import DatastorePageKey
+from openhi.index.sql.schema import datastores, image_sets
+from openhi.index.sql.schema import tags as tag_rows
+
+DELETED_IMAGE_SET = "DELETED"
+DATASTORE_LEVEL = ""  # image_set_id of a tag row that belongs to the data store itself
+
+
+def _datastore(row: Row[Any]) -> Datastore:
+    return Datastore(
+        datastore_id=row.datastore_id,
+        name=row.name,
+        status=DatastoreStatus(row.status),
+        lossless_storage_format=LosslessStorageFormat(row.lossless_storage_format),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        client_token=row.client_token,
+        kms_key_arn=row.kms_key_arn,
+        lambda_authorizer_arn=row.lambda_authorizer_arn,
+    )
+
+
+@dataclass(frozen=True)
+class SqlDatastoreRepository:
+    """``DatastoreRepository`` on one connection."""
+
+    conn: Connection
+
+    def add(self, datastore: Datastore) -> None:
+        values = {
+            "datastore_id": datastore.datastore_id,
+            "name": datastore.name,
+            "status": datastore.status.value,
+            "lossless_storage_format": datastore.lossless_storage_format.value,
+            "kms_key_arn": datastore.kms_key_arn,
+            "lambda_authorizer_arn": datastore.lambda_authorizer_arn,
+            "client_token": datastore.client_token,
+            "created_at": datastore.created_at,
+            "updated_at": datastore.updated_at,
+        }
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(insert(datastores).values(values))
+        except IntegrityError as exc:
+            raise ConflictError(
+                f"A data store with id {datastore.datastore_id} or with the same client token already exists"
+            ) from exc
+
+    def get(self, datastore_id: str) -> Datastore | None:
+        row = self.conn.execute(
+            select(datastores).where(datastores.c.datastore_id == datastore_id)
+        ).one_or_none()
+        return None if row is None else _datastore(row)
+
+    def get_by_client_token(self, client_token: str) -> Datastore | None:
+        row = self.conn.execute(
+            select(datastores).where(datastores.c.client_token == client_token)
+        ).one_or_none()
+        return None if row is None else _datastore(row)
+
+    def list_page(
+        self, status: DatastoreStatus | None, after: DatastorePageKey | None, limit: int
+    ) -> list[Datastore]:
+        query = select(datastores)
+        if status is not None:
+            query = query.where(datastores.c.status == status.value)
+        if after is not None:
+            query = query.where(
+                or_(
+                    datastores.c.created_at < after.created_at,
+                    and_(
+                        datastores.c.created_at == after.created_at,
+                        datastores.c.datastore_id < after.datastore_id,
+                    ),
+                )
+            )
+        query = query.order_by(datastores.c.created_at.desc(), datastores.c.datastore_id.desc()).limit(limit)
+        return [_datastore(row) for row in self.conn.execute(query)]
+
+    def count_in(self, statuses: Sequence[DatastoreStatus]) -> int:
+        if not statuses:
+            return 0
+        query = (
+            select(func.count())
+            .select_from(datastores)
+            .where(datastores.c.status.in_([status.value for status in statuses]))
+        )
+        return int(self.conn.execute(query).scalar_one())
+
+    def ids_in(self, status: DatastoreStatus) -> list[str]:
+        query = (
+            select(datastores.c.datastore_id)
+            .where(datastores.c.status == status.value)
+            .order_by(datastores.c.datastore_id)
+        )
+        return [str(value) for value in self.conn.execute(query).scalars()]
+
+    def transition(
+        self, datastore_id: str, expected: DatastoreStatus, new: DatastoreStatus, at: datetime
+    ) -> bool:
+        result = self.conn.execute(
+            update(datastores)
+            .where(datastores.c.datastore_id == datastore_id, datastores.c.status == expected.value)
+            .values(status=new.value, updated_at=at)
+        )
+        return result.rowcount == 1
+
+
+@dataclass(frozen=True)
+class SqlImageSetRepository:
+    """``ImageSetRepository`` on one connection."""
+
+    conn: Connection
+
+    def exists(self, datastore_id: str, image_set_id: str) -> bool:
+        query = select(image_sets.c.image_set_id).where(
+            image_sets.c.datastore_id == datastore_id,
+            image_sets.c.image_set_id == image_set_id,
+            image_sets.c.state != DELETED_IMAGE_SET,
+        )
+        return self.conn.execute(query).first() is not None
+
+    def count_in_datastore(self, datastore_id: str) -> int:
+        query = (
+            select(func.count())
+            .select_from(image_sets)
+            .where(image_sets.c.datastore_id == datastore_id, image_sets.c.state != DELETED_IMAGE_SET)
+        )
+        return int(self.conn.execute(query).scalar_one())
+
+
+@dataclass(frozen=True)
+class SqlTagRepository:
+    """``TagRepository`` on one connection; ``None`` as image set id means the data store itself."""
+
+    conn: Connection
+
+    def get(self, datastore_id: str, image_set_id: str | None) -> dict[str, str]:
+        query = (
+            select(tag_rows.c.key, tag_rows.c.value)
+            .where(tag_rows.c.datastore_id == datastore_id, tag_rows.c.image_set_id == _level(image_set_id))
+            .order_by(tag_rows.c.key)
+        )
+        return {str(row.key): str(row.value) for row in self.conn.execute(query)}
+
+    def put(self, datastore_id: str, image_set_id: str | None, tags: Mapping[str, str]) -> None:
+        if not tags:
+            return
+        rows = [
+            {"datastore_id": datastore_id, "image_set_id": _level(image_set_id), "key": key, "value": value}
+            for key, value in tags.items()
+        ]
+        keys = [tag_rows.c.datastore_id, tag_rows.c.image_set_id, tag_rows.c.key]
+        dialect = self.conn.dialect.name
+        if dialect == "postgresql":
+            pg = postgresql.insert(tag_rows).values(rows)
+            statement: Any = pg.on_conflict_do_update(index_elements=keys, set_={"value": pg.excluded.value})
+        elif dialect == "sqlite":
+            lite = sqlite.insert(tag_rows).values(rows)
+            statement = lite.on_conflict_do_update(index_elements=keys, set_={"value": lite.excluded.value})
+        else:  # pragma: no cover - only the two dialects above are supported by SqlIndex
+            raise NotImplementedError(f"tag upsert is not implemented for {dialect}")
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(statement)
+        except IntegrityError as exc:
+            raise ConflictError(f"Data store {datastore_id} is not in the index") from exc
+
+    def remove(self, datastore_id: str, image_set_id: str | None, keys: Sequence[str]) -> None:
+        if not keys:
+            return
+        self.conn.execute(
+            delete(tag_rows).where(
+                tag_rows.c.datastore_id == datastore_id,
+                tag_rows.c.image_set_id == _level(image_set_id),
+                tag_rows.c.key.in_(list(keys)),
+            )
+        )
+
+    def remove_all_of_datastore(self, datastore_id: str) -> None:
+        self.conn.execute(delete(tag_rows).where(tag_rows.c.datastore_id == datastore_id))
+
+
+def _level(image_set_id: str | None) -> str:
+    return DATASTORE_LEVEL if image_set_id is None else image_set_id
+
+
+@dataclass(frozen=True)
+class SqlUnitOfWork:
+    """The repositories of one transaction (satisfies the port's ``UnitOfWork``)."""
+
+    datastores: SqlDatastoreRepository
+    image_sets: SqlImageSetRepository
+    tags: SqlTagRepository
+
+    @classmethod
+    def on(cls, conn: Connection) -> SqlUnitOfWork:
+        """Repositories bound to ``conn`` (which already has a transaction open)."""
+        return cls(SqlDatastoreRepository(conn), SqlImageSetRepository(conn), SqlTagRepository(conn))
