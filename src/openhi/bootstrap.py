@@ -45,7 +45,9 @@ class Application:
 
 def token_secret(root_key: AccessKey) -> bytes:
     """Pagination token secret, derived so that every process with the same root key shares it."""
-    return hmac.new(root_key.secret_access_key.encode(), b"openhi pagination tokens v1", hashlib.sha256).digest()
+    return hmac.new(
+        root_key.secret_access_key.encode(), b"openhi pagination tokens v1", hashlib.sha256
+    ).digest()
 
 
 def build(settings: Settings, clock: Clock = utc_now) -> Application:
@@ -54,6 +56,8 @@ def build(settings: Settings, clock: Clock = utc_now) -> Application:
         settings.access_key_id, settings.secret_access_key, settings.data_dir
     )
     index = SqlIndex.open(settings.effective_index_url)
+    if not settings.blob_url:  # the embedded default lives in the data dir; a given URL must already exist
+        (settings.data_dir / "blobs").mkdir(parents=True, exist_ok=True)
     blobs = open_blob_store(settings.effective_blob_url)
     tokens = TokenCodec(token_secret(root_key))
     datastores = DatastoreService(index, clock, tokens, settings.max_active_datastores)

@@ -115,7 +115,7 @@ def load_settings(
     """
     environ = os.environ if environ is None else environ
     values: dict[str, object] = {}
-    sources = {name: "default" for name in _FIELD_TYPES}
+    sources = dict.fromkeys(_FIELD_TYPES, "default")
     path = config_file or (Path(environ["OPENHI_CONFIG"]) if environ.get("OPENHI_CONFIG") else None)
     if path is not None:
         for key, raw in _read_toml(path).items():

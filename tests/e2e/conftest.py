@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests.support.backends import S3Server, fresh_postgres_database
 from tests.support.server import ServerProcess, server_env
 

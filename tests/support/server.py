@@ -121,7 +121,7 @@ class ServerProcess:
 
 
 def server_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment of a test server: fixed root credentials, fast lifecycle, nothing from the caller's AWS setup."""
+    """Environment of a test server: fixed root key, fast lifecycle, none of the caller's AWS setup."""
     env = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": os.environ.get("HOME", "/tmp"),

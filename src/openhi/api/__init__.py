@@ -1,1 +1,4 @@
-"""The HTTP edges: the AWS REST-JSON surface (``api/aws``) and, later, DICOMweb. Only this room imports the web framework."""
+"""The HTTP edges: the AWS REST-JSON surface (``api/aws``) and, later, DICOMweb.
+
+Only this room imports the web framework.
+"""

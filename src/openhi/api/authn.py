@@ -45,5 +45,8 @@ class SigV4Authenticator:
     def authenticate(self, request: Request, body: bytes) -> VerifiedIdentity:
         """The caller's identity; AuthenticationError (403) when the signature does not hold."""
         return verify(
-            signed_request(request, body), self._credentials.secret_for, self._clock(), max_skew=self._max_skew
+            signed_request(request, body),
+            self._credentials.secret_for,
+            self._clock(),
+            max_skew=self._max_skew,
         )

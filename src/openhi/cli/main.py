@@ -63,7 +63,9 @@ def _serve(settings: Settings) -> int:
 
     from openhi.bootstrap import build
 
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     application = build(settings)
     if application.root_key_generated:
         key = application.root_key

@@ -75,13 +75,18 @@ class DatastoreLifecycle:
         self._index.run(work)
 
     def sweep(self) -> int:
-        """Finish every due transition; return how many data stores moved. Errors are logged, retried later."""
+        """Finish every due transition and return how many moved; failures are logged and retried later."""
         moved = 0
-        for status, step in ((DatastoreStatus.CREATING, self._provision), (DatastoreStatus.DELETING, self._purge)):
+        for status, step in (
+            (DatastoreStatus.CREATING, self._provision),
+            (DatastoreStatus.DELETING, self._purge),
+        ):
             for datastore in self._due(status):
                 try:
                     step(datastore)
                     moved += 1
                 except Exception:
-                    log.exception("lifecycle step for datastore %s failed; will retry", datastore.datastore_id)
+                    log.exception(
+                        "lifecycle step for datastore %s failed; will retry", datastore.datastore_id
+                    )
         return moved

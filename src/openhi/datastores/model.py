@@ -1,4 +1,6 @@
-"""The data store entity and its enums (guide 275-340, model shapes DatastoreProperties / DatastoreSummary)."""
+"""The data store entity and its enums (guide 275-340, model shapes DatastoreProperties /
+DatastoreSummary).
+"""
 
 from __future__ import annotations
 

@@ -143,7 +143,7 @@ class DatastoreService:
             position = self._tokens.decode(scope, next_token)
             after = DatastorePageKey(datetime.fromisoformat(position["c"]), position["i"])
         limit = max_results or DEFAULT_PAGE_SIZE
-        rows = self._index.run(lambda uow: uow.datastores.list(status, after, limit + 1), readonly=True)
+        rows = self._index.run(lambda uow: uow.datastores.list_page(status, after, limit + 1), readonly=True)
         page, more = rows[:limit], len(rows) > limit
         token = None
         if more:

@@ -20,7 +20,7 @@ from openhi.api.authn import SigV4Authenticator
 from openhi.api.aws.errors import EdgeError, error_body, to_wire
 from openhi.api.aws.handlers import AwsHandlers
 from openhi.api.aws.protocol import parse_request, serialize_response
-from openhi.api.aws.routing import Router, UnknownOperation
+from openhi.api.aws.routing import Router, UnknownOperationError
 from openhi.api.aws.validation import validate_input
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,9 @@ async def read_body(request: Request, limit: int) -> bytes:
 class AwsEndpoint:
     """Serves the 18 operations of ``medical-imaging`` 2023-07-19."""
 
-    def __init__(self, handlers: AwsHandlers, authenticator: SigV4Authenticator, max_request_bytes: int) -> None:
+    def __init__(
+        self, handlers: AwsHandlers, authenticator: SigV4Authenticator, max_request_bytes: int
+    ) -> None:
         self._handlers = handlers
         self._authenticator = authenticator
         self._limit = max_request_bytes
@@ -58,8 +60,10 @@ class AwsEndpoint:
             body = await read_body(request, self._limit)
             self._authenticator.authenticate(request, body)
             try:
-                match = self._router.match(request.method, request.scope.get("raw_path", b"").decode("latin-1"))
-            except UnknownOperation as exc:
+                match = self._router.match(
+                    request.method, request.scope.get("raw_path", b"").decode("latin-1")
+                )
+            except UnknownOperationError as exc:
                 raise EdgeError("UnknownOperationException", f"No operation matches {exc}") from exc
             operation = match.operation
             params = parse_request(

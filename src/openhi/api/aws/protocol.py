@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-from botocore.model import OperationModel, Shape
+from botocore.model import ListShape, OperationModel, Shape, StructureShape
 
 from openhi.errors import ValidationError
 
@@ -49,8 +49,10 @@ def parse_request(
     body: bytes,
 ) -> dict[str, Any]:
     """The operation's parameters, typed but not yet validated."""
-    shape = operation.input_shape
+    shape: StructureShape | None = operation.input_shape
     params: dict[str, Any] = {}
+    if shape is None:
+        return params
     query = parse_qsl(raw_query, keep_blank_values=True)
     body_members: dict[str, Shape] = {}
     payload_name = shape.serialization.get("payload")
@@ -62,7 +64,7 @@ def parse_request(
                 params[name] = labels[wire]
         elif location == "querystring":
             values = [value for key, value in query if key == wire]
-            if values and member.type_name == "list":
+            if values and isinstance(member, ListShape):
                 params[name] = [_from_text(member.member, v) for v in values]
             elif values:
                 params[name] = _from_text(member, values[0])

@@ -48,7 +48,7 @@ class Match:
     labels: dict[str, str]
 
 
-class UnknownOperation(Exception):
+class UnknownOperationError(Exception):
     """No operation of the model has this method and path."""
 
 
@@ -66,7 +66,7 @@ class Router:
         ]
 
     def match(self, method: str, raw_path: str) -> Match:
-        """The operation for ``method`` + ``raw_path``; UnknownOperation when none fits."""
+        """The operation for ``method`` + ``raw_path``; UnknownOperationError when none fits."""
         parts = _split(raw_path)
         for route in self.routes:
             if route.method != method:
@@ -74,4 +74,4 @@ class Router:
             labels = route.match(parts)
             if labels is not None:
                 return Match(route.operation, labels)
-        raise UnknownOperation(f"{method} {raw_path}")
+        raise UnknownOperationError(f"{method} {raw_path}")

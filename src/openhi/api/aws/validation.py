@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from botocore.model import Shape
+from botocore.model import ListShape, MapShape, Shape, StringShape, StructureShape
 
 from openhi.errors import ValidationError
 
@@ -62,7 +62,7 @@ class _Checker:
             return value
         return handler(shape, value, path)
 
-    def _structure(self, shape: Shape, value: Any, path: str) -> Any:
+    def _structure(self, shape: StructureShape, value: Any, path: str) -> Any:
         if not isinstance(value, dict):
             self.fail(path or "body", value, "Member must be a JSON object")
             return value
@@ -81,14 +81,14 @@ class _Checker:
             self.fail(path or shape.name, value, "Exactly one member of the union must be set")
         return out
 
-    def _list(self, shape: Shape, value: Any, path: str) -> Any:
+    def _list(self, shape: ListShape, value: Any, path: str) -> Any:
         if not isinstance(value, list):
             self.fail(path, value, "Member must be a list")
             return value
         self.length(shape, value, path)
         return [self.check(shape.member, item, f"{path}.{i + 1}.member") for i, item in enumerate(value)]
 
-    def _map(self, shape: Shape, value: Any, path: str) -> Any:
+    def _map(self, shape: MapShape, value: Any, path: str) -> Any:
         if not isinstance(value, dict):
             self.fail(path, value, "Member must be a map")
             return value
@@ -98,7 +98,7 @@ class _Checker:
             for key, item in value.items()
         }
 
-    def _string(self, shape: Shape, value: Any, path: str) -> Any:
+    def _string(self, shape: StringShape, value: Any, path: str) -> Any:
         if not isinstance(value, str):
             self.fail(path, value, "Member must be a string")
             return value
@@ -152,8 +152,10 @@ class _Checker:
         return decoded
 
 
-def validate_input(shape: Shape, params: dict[str, Any]) -> dict[str, Any]:
+def validate_input(shape: StructureShape | None, params: dict[str, Any]) -> dict[str, Any]:
     """Check ``params`` against the operation's input ``shape``; return them converted, or raise."""
+    if shape is None:
+        return {}
     checker = _Checker()
     converted: dict[str, Any] = checker.check(shape, params, "")
     if checker.errors:

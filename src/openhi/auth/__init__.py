@@ -1,0 +1,1 @@
+"""Authentication and authorization: SigV4 verification, credentials."""
