@@ -6,10 +6,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import cast
 
 import pytest
-from sqlalchemy import insert
+from tests.support.index_rows import insert_image_set as insert_sql_image_set
 
 from openhi.datastores.model import QUOTA_STATUSES, Datastore, DatastoreStatus, LosslessStorageFormat
 from openhi.errors import ConflictError
@@ -17,8 +16,6 @@ from openhi.ids import new_id
 from openhi.index.memory import MemoryImageSet, MemoryIndex
 from openhi.index.port import DatastorePageKey, Index, UnitOfWork
 from openhi.index.sql.adapter import SqlIndex
-from openhi.index.sql.repositories import SqlUnitOfWork
-from openhi.index.sql.schema import image_sets
 
 T0 = datetime(2024, 5, 1, 12, 30, 0, 123456, tzinfo=UTC)
 
@@ -46,19 +43,7 @@ def _sql_backend(url: str) -> Backend:
     index = SqlIndex.open(url)
 
     def insert_image_set(datastore_id: str, image_set_id: str, state: str) -> None:
-        row = {
-            "datastore_id": datastore_id,
-            "image_set_id": image_set_id,
-            "version_id": 1,
-            "state": state,
-            "workflow_status": "CREATED",
-            "is_primary": True,
-            "created_at": T0,
-            "updated_at": T0,
-        }
-        index.run(
-            lambda uow: cast(SqlUnitOfWork, uow).image_sets.conn.execute(insert(image_sets).values(row))
-        )
+        insert_sql_image_set(index, datastore_id, image_set_id, state)
 
     return Backend(index, insert_image_set)
 

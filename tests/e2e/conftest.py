@@ -47,10 +47,10 @@ def make_server(
         return server
 
     yield factory
-    for server in started:
-        server.stop()
+    exit_codes = [server.stop() for server in started]
     for database in databases:
         database.__exit__(None, None, None)
+    assert exit_codes == [0] * len(started), "openhi serve did not shut down gracefully on SIGTERM"
 
 
 @pytest.fixture(scope="module")

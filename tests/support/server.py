@@ -64,6 +64,19 @@ class ServerProcess:
         self.stop()
         raise RuntimeError(f"openhi serve not healthy in {timeout}s:\n{self.output()}")
 
+    def _arg(self, flag: str) -> str | None:
+        return self.args[self.args.index(flag) + 1] if flag in self.args else None
+
+    @property
+    def index_url(self) -> str:
+        """The index this server uses (the embedded default unless ``--index-url`` was given)."""
+        return self._arg("--index-url") or f"sqlite:///{self.data_dir.resolve() / 'index.sqlite3'}"
+
+    @property
+    def blob_url(self) -> str:
+        """The blob store this server uses."""
+        return self._arg("--blob-url") or f"file://{self.data_dir.resolve() / 'blobs'}"
+
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -86,10 +87,16 @@ def _serve(settings: Settings) -> int:
             timeout_graceful_shutdown=30,
         )
     )
+    # uvicorn handles SIGTERM/SIGINT itself (stop accepting, finish in-flight requests, run the lifespan
+    # shutdown) and then re-raises the signal to the handler that was installed before it started. A no-op
+    # handler there turns a completed graceful shutdown into exit status 0 instead of death by signal.
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, lambda *_: None)
     try:
         server.run()
     finally:
         application.index.close()
+    print("OpenHI stopped: in-flight requests finished, background work stopped", file=sys.stderr, flush=True)
     return 0
 
 
