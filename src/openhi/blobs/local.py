@@ -37,6 +37,10 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or exc.__class__.__name__
 
 
+def _parent_is_an_object(key: str) -> ValueError:
+    return ValueError(f"blob key {key!r} cannot be stored: a parent of it is already stored as an object")
+
+
 class LocalBlobStore:
     """Blobs as files under ``root`` (which must exist: a missing root is an unmounted volume, not a
     directory to create)."""
@@ -73,15 +77,11 @@ class LocalBlobStore:
                 try:
                     os.makedirs(directory, exist_ok=True)
                 except (FileExistsError, NotADirectoryError) as exc:
-                    raise ValueError(
-                        f"blob key {key!r} cannot be stored: a parent of it is already stored as an object"
-                    ) from exc
+                    raise _parent_is_an_object(key) from exc
                 except OSError as exc:
                     raise self._unavailable("create the directory of", key, exc) from exc
             except NotADirectoryError as exc:
-                raise ValueError(
-                    f"blob key {key!r} cannot be stored: a parent of it is already stored as an object"
-                ) from exc
+                raise _parent_is_an_object(key) from exc
             except OSError as exc:
                 raise self._unavailable("write", key, exc) from exc
         raise UnavailableError(f"local blob store at {self.root}: directory of {key!r} keeps disappearing")

@@ -107,16 +107,22 @@ datastores = Table(
     Index(None, "status"),
 )
 
-# Image sets: only what tags and data store deletion need today; DICOM import extends this table.
-image_sets = Table(
-    "image_sets",
-    metadata,
-    Column(
+
+def _datastore_ref() -> Column[str]:
+    """The owning data store; rows go with it (ON DELETE CASCADE)."""
+    return Column(
         "datastore_id",
         String(ID_LENGTH),
         ForeignKey("datastores.datastore_id", ondelete="CASCADE"),
         nullable=False,
-    ),
+    )
+
+
+# Image sets: only what tags and data store deletion need today; DICOM import extends this table.
+image_sets = Table(
+    "image_sets",
+    metadata,
+    _datastore_ref(),
     _id("image_set_id"),
     Column("version_id", Integer, nullable=False),
     Column("state", String(16), nullable=False),  # ACTIVE | LOCKED | DELETED
@@ -131,12 +137,7 @@ image_sets = Table(
 tags = Table(
     "tags",
     metadata,
-    Column(
-        "datastore_id",
-        String(ID_LENGTH),
-        ForeignKey("datastores.datastore_id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    _datastore_ref(),
     Column("image_set_id", String(ID_LENGTH), nullable=False, server_default=""),
     Column("key", Text, nullable=False),
     Column("value", Text, nullable=False),
