@@ -7,6 +7,7 @@ free loopback port. When a backend is absent the test skips locally, but with ``
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
@@ -70,6 +71,7 @@ class S3Server:
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
 
     def start(self) -> None:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per S3 request otherwise
         self._server.start()
 
     def stop(self) -> None:
