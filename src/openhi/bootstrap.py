@@ -68,7 +68,7 @@ def build(settings: Settings, clock: Clock = utc_now) -> Application:
     endpoint = AwsEndpoint(handlers, authenticator, settings.max_request_bytes)
     app = create_app(
         endpoint,
-        readiness_checks=[index.check, blobs.check],
+        readiness_checks={"index": index.check, "blobs": blobs.check},
         periodic=[Periodic("datastore-lifecycle", lifecycle.sweep, LIFECYCLE_INTERVAL_SECONDS)],
     )
     return Application(app, index, blobs, root_key, generated)

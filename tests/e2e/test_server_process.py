@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import boto3
+import httpx
 from botocore.config import Config
 from tests.support.backends import free_port
 from tests.support.server import BIN, ServerProcess, server_env
@@ -142,3 +143,18 @@ def test_unreachable_postgres_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "127.0.0.1" in result.stderr
+
+
+def test_health_reports_an_unavailable_backend_without_details(tmp_path: Path) -> None:
+    blobs = tmp_path / "blobs"
+    blobs.mkdir()
+    server = ServerProcess(tmp_path / "data", server_env(), ["--blob-url", f"file://{blobs}"]).start()
+    try:
+        blobs.rename(tmp_path / "moved")
+        response = httpx.get(f"{server.endpoint}/health")
+        assert response.status_code == 503
+        assert response.json() == {"status": "unavailable", "backend": "blobs"}
+        (tmp_path / "moved").rename(blobs)
+        assert httpx.get(f"{server.endpoint}/health").status_code == 200
+    finally:
+        assert server.stop() == 0

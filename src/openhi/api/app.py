@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
@@ -46,16 +46,21 @@ async def _loop(task: Periodic) -> None:
 
 
 def create_app(
-    aws: AwsEndpoint, readiness_checks: Sequence[Callable[[], None]], periodic: Sequence[Periodic] = ()
+    aws: AwsEndpoint, readiness_checks: Mapping[str, Callable[[], None]], periodic: Sequence[Periodic] = ()
 ) -> Starlette:
-    """Assemble the routes and the lifespan."""
+    """Assemble the routes and the lifespan.
+
+    ``readiness_checks`` maps a backend's name ("index", "blobs") to a probe that raises when it is down. The
+    unauthenticated answer names only the backend; the details (paths, hosts) go to the log.
+    """
 
     async def health(request: Request) -> JSONResponse:
-        try:
-            for check in readiness_checks:
+        for name, check in readiness_checks.items():
+            try:
                 await run_in_threadpool(check)
-        except Exception as exc:
-            return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
+            except Exception as exc:
+                log.warning("readiness: %s unavailable: %s", name, exc)
+                return JSONResponse({"status": "unavailable", "backend": name}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     @contextlib.asynccontextmanager
