@@ -149,6 +149,16 @@ def test_unknown_route(server: ServerProcess) -> None:
         assert_aws_error(response, 404, "UnknownOperationException")
 
 
+def test_any_method_gets_an_aws_answer(server: ServerProcess) -> None:
+    for method in ("OPTIONS", "PATCH", "PUT"):
+        assert_aws_error(
+            httpx.request(method, f"{server.endpoint}/datastore"), 403, "MissingAuthenticationTokenException"
+        )
+        assert_aws_error(
+            send(signed(method, f"{server.endpoint}/datastore")), 404, "UnknownOperationException"
+        )
+
+
 def test_empty_label(server: ServerProcess) -> None:
     response = send(signed("GET", f"{server.endpoint}/datastore/"))
     assert "datastoreId" in assert_aws_error(response, 400, "ValidationException")["message"]

@@ -24,8 +24,6 @@ from openhi.api.aws.endpoint import AwsEndpoint
 
 log = logging.getLogger(__name__)
 
-ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
-
 
 @dataclass(frozen=True)
 class Periodic:
@@ -73,10 +71,8 @@ def create_app(
                 running.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    return Starlette(
-        routes=[
-            Route("/health", health, methods=["GET"]),
-            Route("/{path:path}", aws.handle, methods=ALL_METHODS),
-        ],
-        lifespan=lifespan,
-    )
+    app = Starlette(routes=[Route("/health", health, methods=["GET"])], lifespan=lifespan)
+    # Everything else, whatever its method (OPTIONS, PATCH ...), reaches the native API and gets an AWS answer.
+    app.router.default = aws.asgi
+    app.router.redirect_slashes = False
+    return app

@@ -15,6 +15,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from openhi.api.authn import SigV4Authenticator
 from openhi.api.aws.errors import EdgeError, error_body, to_wire
@@ -52,6 +53,11 @@ class AwsEndpoint:
         self._authenticator = authenticator
         self._limit = max_request_bytes
         self._router = Router()
+
+    async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The endpoint as a plain ASGI app (the router's fallback for every path but /health)."""
+        response = await self.handle(Request(scope, receive))
+        await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
         """Answer one request."""
