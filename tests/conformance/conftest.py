@@ -7,12 +7,11 @@ Servers are real ``openhi serve`` subprocesses (SQLite + local files in a tempor
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from tests.support.server import ServerProcess, server_env
+from tests.support.server import ServerPool, ServerProcess
 
 ServerFactory = Callable[..., ServerProcess]
 
@@ -20,17 +19,9 @@ ServerFactory = Callable[..., ServerProcess]
 @pytest.fixture(scope="module")
 def make_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFactory]:
     """Start embedded-backend servers (extra ``OPENHI_*`` env allowed); all stopped at module end."""
-    started: list[ServerProcess] = []
-
-    def factory(env: Mapping[str, str] | None = None) -> ServerProcess:
-        data_dir = Path(tmp_path_factory.mktemp("openhi-conformance")) / "data"
-        server = ServerProcess(data_dir, server_env(env)).start()
-        started.append(server)
-        return server
-
-    yield factory
-    for server in started:
-        server.stop()
+    pool = ServerPool(tmp_path_factory, "conformance")
+    yield lambda env=None: pool.start(env)
+    pool.stop_all()
 
 
 @pytest.fixture(scope="module")

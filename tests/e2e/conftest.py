@@ -8,12 +8,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
 from tests.support.backends import S3Server, fresh_postgres_database
-from tests.support.server import ServerProcess, server_env
+from tests.support.server import ServerPool, ServerProcess
 
 ServerFactory = Callable[..., ServerProcess]
 
@@ -27,30 +27,23 @@ def backend(request: pytest.FixtureRequest) -> str:
 def make_server(
     backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[ServerFactory]:
-    """Start servers on the module's backend; every one is stopped (SIGTERM) at the end."""
-    started: list[ServerProcess] = []
-    databases: list[Any] = []
+    """Start servers on the module's backend; each scale-out server gets its own database and bucket."""
+    pool = ServerPool(tmp_path_factory, backend)
+    with ExitStack() as databases:
 
-    def factory(env: dict[str, str] | None = None, args: list[str] | None = None) -> ServerProcess:
-        data_dir = Path(tmp_path_factory.mktemp(f"openhi-{backend}")) / "data"
-        extra = dict(env or {})
-        cli_args = list(args or [])
-        if backend == "scaleout":
-            s3: S3Server = request.getfixturevalue("s3_server")
-            database = fresh_postgres_database()
-            url = database.__enter__()
-            databases.append(database)
-            extra |= s3.env()
-            cli_args += ["--index-url", url, "--blob-url", f"s3://{s3.new_bucket()}/openhi"]
-        server = ServerProcess(data_dir, server_env(extra), cli_args).start()
-        started.append(server)
-        return server
+        def factory(env: dict[str, str] | None = None, args: list[str] | None = None) -> ServerProcess:
+            extra, cli_args = dict(env or {}), list(args or [])
+            if backend == "scaleout":
+                s3: S3Server = request.getfixturevalue("s3_server")
+                url = databases.enter_context(fresh_postgres_database())
+                extra |= s3.env()
+                cli_args += ["--index-url", url, "--blob-url", f"s3://{s3.new_bucket()}/openhi"]
+            return pool.start(extra, cli_args)
 
-    yield factory
-    exit_codes = [server.stop() for server in started]
-    for database in databases:
-        database.__exit__(None, None, None)
-    assert exit_codes == [0] * len(started), "openhi serve did not shut down gracefully on SIGTERM"
+        try:
+            yield factory
+        finally:
+            pool.stop_all()
 
 
 @pytest.fixture(scope="module")

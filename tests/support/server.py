@@ -146,3 +146,24 @@ def server_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     }
     env.update(extra or {})
     return env
+
+
+class ServerPool:
+    """Servers started for one test module; ``stop_all`` SIGTERMs them and checks they exit cleanly."""
+
+    def __init__(self, tmp_path_factory: Any, label: str) -> None:
+        self._tmp = tmp_path_factory
+        self._label = label
+        self.started: list[ServerProcess] = []
+
+    def start(self, env: Mapping[str, str] | None = None, args: list[str] | None = None) -> ServerProcess:
+        """A new server with its own data dir; ``env`` extends ``server_env()``."""
+        data_dir = Path(self._tmp.mktemp(f"openhi-{self._label}")) / "data"
+        server = ServerProcess(data_dir, server_env(env), list(args or [])).start()
+        self.started.append(server)
+        return server
+
+    def stop_all(self) -> None:
+        """Stop every server; fail if one did not shut down gracefully (exit 0 after SIGTERM)."""
+        exit_codes = [server.stop() for server in self.started]
+        assert exit_codes == [0] * len(exit_codes), f"openhi serve exit codes after SIGTERM: {exit_codes}"
