@@ -24,6 +24,7 @@ from openhi.clock import Clock, utc_now
 from openhi.config import Settings
 from openhi.datastores.lifecycle import DatastoreLifecycle
 from openhi.datastores.service import DatastoreService
+from openhi.errors import ValidationError
 from openhi.index.port import Index
 from openhi.index.sql.adapter import SqlIndex
 from openhi.search.tokens import TokenCodec
@@ -50,15 +51,32 @@ def token_secret(root_key: AccessKey) -> bytes:
     ).digest()
 
 
+def _open_index(url: str) -> SqlIndex:
+    try:
+        return SqlIndex.open(url)
+    except ValueError as exc:
+        raise ValidationError(f"setting 'index_url': {exc}", field="index_url") from exc
+
+
+def _open_blobs(url: str) -> BlobStore:
+    """The blob store, checked once at start so that a wrong URL or bucket fails now, not on first use."""
+    try:
+        blobs = open_blob_store(url)
+    except ValueError as exc:
+        raise ValidationError(f"setting 'blob_url': {exc}", field="blob_url") from exc
+    blobs.check()
+    return blobs
+
+
 def build(settings: Settings, clock: Clock = utc_now) -> Application:
     """Open the backends (running index migrations) and assemble the app."""
     root_key, generated = load_or_create_root_key(
         settings.access_key_id, settings.secret_access_key, settings.data_dir
     )
-    index = SqlIndex.open(settings.effective_index_url)
+    index = _open_index(settings.effective_index_url)
     if not settings.blob_url:  # the embedded default lives in the data dir; a given URL must already exist
         (settings.data_dir / "blobs").mkdir(parents=True, exist_ok=True)
-    blobs = open_blob_store(settings.effective_blob_url)
+    blobs = _open_blobs(settings.effective_blob_url)
     tokens = TokenCodec(token_secret(root_key))
     datastores = DatastoreService(index, clock, tokens, settings.max_active_datastores)
     tagging = TaggingService(index, settings.account_id, settings.region)

@@ -13,7 +13,7 @@ from pathlib import Path
 import boto3
 import httpx
 from botocore.config import Config
-from tests.support.backends import free_port
+from tests.support.backends import S3Server, free_port
 from tests.support.server import BIN, ServerProcess, server_env
 
 
@@ -158,3 +158,23 @@ def test_health_reports_an_unavailable_backend_without_details(tmp_path: Path) -
         assert httpx.get(f"{server.endpoint}/health").status_code == 200
     finally:
         assert server.stop() == 0
+
+
+def test_wrong_backend_urls_fail_at_start_with_one_clear_line(tmp_path: Path, s3_server: S3Server) -> None:
+    cases = [
+        (["--index-url", "mysql://db/x"], "setting 'index_url'"),
+        (["--blob-url", "ftp://host/x"], "setting 'blob_url'"),
+        (["--blob-url", "s3://no-such-bucket-here/x"], "no-such-bucket-here"),
+    ]
+    for args, fragment in cases:
+        result = subprocess.run(
+            [str(BIN / "openhi"), "serve", "--data-dir", str(tmp_path), "--port", str(free_port()), *args],
+            env=server_env(s3_server.env()),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        assert result.returncode == 2, result.stderr
+        assert fragment in result.stderr.splitlines()[-1]
+        assert "Traceback" not in result.stderr
