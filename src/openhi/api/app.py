@@ -72,7 +72,7 @@ def create_app(
             await asyncio.gather(*tasks, return_exceptions=True)
 
     app = Starlette(routes=[Route("/health", health, methods=["GET"])], lifespan=lifespan)
-    # Everything else, whatever its method (OPTIONS, PATCH ...), reaches the native API and gets an AWS answer.
+    # Every other path and method (OPTIONS, PATCH ...) reaches the native API and gets an AWS answer.
     app.router.default = aws.asgi
     app.router.redirect_slashes = False
     return app

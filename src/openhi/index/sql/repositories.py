@@ -175,15 +175,10 @@ class SqlTagRepository:
             for key, value in tags.items()
         ]
         keys = [tag_rows.c.datastore_id, tag_rows.c.image_set_id, tag_rows.c.key]
-        dialect = self.conn.dialect.name
-        if dialect == "postgresql":
-            pg = postgresql.insert(tag_rows).values(rows)
-            statement: Any = pg.on_conflict_do_update(index_elements=keys, set_={"value": pg.excluded.value})
-        elif dialect == "sqlite":
-            lite = sqlite.insert(tag_rows).values(rows)
-            statement = lite.on_conflict_do_update(index_elements=keys, set_={"value": lite.excluded.value})
-        else:  # pragma: no cover - only the two dialects above are supported by SqlIndex
-            raise NotImplementedError(f"tag upsert is not implemented for {dialect}")
+        # SqlIndex accepts only PostgreSQL and SQLite URLs; both spell the upsert the same way.
+        insert = postgresql.insert if self.conn.dialect.name == "postgresql" else sqlite.insert
+        upsert = insert(tag_rows).values(rows)
+        statement = upsert.on_conflict_do_update(index_elements=keys, set_={"value": upsert.excluded.value})
         try:
             with self.conn.begin_nested():
                 self.conn.execute(statement)
