@@ -1,68 +1,21 @@
-"""One contract suite for every adapter of the index port: memory, SQLite (file) and PostgreSQL."""
+"""One contract suite for every adapter of the index port: memory, SQLite (file) and PostgreSQL.
+
+The ``backend`` / ``index`` fixtures are in ``conftest.py``; image sets and import jobs have their own suites.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
-from tests.support.index_rows import insert_image_set as insert_sql_image_set
+from tests.contract.conftest import Backend
 
 from openhi.datastores.model import QUOTA_STATUSES, Datastore, DatastoreStatus, LosslessStorageFormat
 from openhi.errors import ConflictError
 from openhi.ids import new_id
-from openhi.index.memory import MemoryImageSet, MemoryIndex
 from openhi.index.port import DatastorePageKey, Index, UnitOfWork
-from openhi.index.sql.adapter import SqlIndex
 
 T0 = datetime(2024, 5, 1, 12, 30, 0, 123456, tzinfo=UTC)
-
-
-@dataclass
-class Backend:
-    """An index under test plus the way to put image set rows in it (the port has no writer for them yet)."""
-
-    index: Index
-    insert_image_set: Callable[[str, str, str], None]
-
-
-def _memory_backend() -> Backend:
-    index = MemoryIndex()
-
-    def insert_image_set(datastore_id: str, image_set_id: str, state: str) -> None:
-        index.state.image_sets[(datastore_id, image_set_id)] = MemoryImageSet(
-            state=state, created_at=T0, updated_at=T0
-        )
-
-    return Backend(index, insert_image_set)
-
-
-def _sql_backend(url: str) -> Backend:
-    index = SqlIndex.open(url)
-
-    def insert_image_set(datastore_id: str, image_set_id: str, state: str) -> None:
-        insert_sql_image_set(index, datastore_id, image_set_id, state)
-
-    return Backend(index, insert_image_set)
-
-
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    if request.param == "memory":
-        made = _memory_backend()
-    elif request.param == "sqlite":
-        made = _sql_backend(f"sqlite:///{tmp_path / 'index.db'}")
-    else:
-        made = _sql_backend(request.getfixturevalue("postgres_url"))
-    yield made
-    made.index.close()
-
-
-@pytest.fixture
-def index(backend: Backend) -> Index:
-    return backend.index
 
 
 def make_datastore(

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import cast
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import OperationalError
 from tests.support.backends import free_port
+from tests.support.index_rows import insert_image_set
 
 from openhi.datastores.model import QUOTA_STATUSES, Datastore, DatastoreStatus, LosslessStorageFormat
 from openhi.errors import UnavailableError
 from openhi.ids import new_id
+from openhi.imports.model import ImportJob, JobStatus
 from openhi.index.port import UnitOfWork
 from openhi.index.sql import adapter
 from openhi.index.sql.adapter import SqlIndex, normalize_url
@@ -86,7 +90,7 @@ def test_migrating_twice_is_a_no_op(opened: SqlIndex) -> None:
         conn = cast(SqlUnitOfWork, uow).datastores.conn
         return [str(v) for v in conn.execute(text("SELECT version_num FROM alembic_version")).scalars()]
 
-    assert opened.run(versions) == ["0001"]
+    assert opened.run(versions) == ["0002"]
     assert opened.run(lambda uow: uow.datastores.get(kept.datastore_id)) == kept
 
 
@@ -101,7 +105,69 @@ def test_migrated_schema_matches_schema_module(opened: SqlIndex) -> None:
     def tables(uow: UnitOfWork) -> set[str]:
         return set(inspect(cast(SqlUnitOfWork, uow).datastores.conn).get_table_names())
 
-    assert opened.run(tables) >= {"datastores", "image_sets", "tags", "alembic_version"}
+    assert opened.run(tables) >= {
+        "datastores",
+        "image_sets",
+        "tags",
+        "image_set_versions",
+        "image_set_frames",
+        "import_jobs",
+        "import_files",
+        "import_commits",
+        "alembic_version",
+    }
+
+
+def test_downgrade_to_0001_and_upgrade_again_keep_the_rows(url: str) -> None:
+    index = SqlIndex.open(url)
+    kept = datastore()
+    try:
+        index.run(lambda uow: uow.datastores.add(kept))
+        insert_image_set(index, kept.datastore_id, new_id())
+        migrate_to(url, "0001")
+
+        engine = create_engine(normalize_url(url))
+        try:
+            with engine.connect() as conn:
+                found = inspect(conn)
+                assert "import_jobs" not in found.get_table_names()
+                assert "image_set_versions" not in found.get_table_names()
+                assert [c["name"] for c in found.get_columns("image_sets")] == [
+                    "datastore_id",
+                    "image_set_id",
+                    "version_id",
+                    "state",
+                    "workflow_status",
+                    "is_primary",
+                    "created_at",
+                    "updated_at",
+                ]
+                assert conn.execute(text("SELECT count(*) FROM image_sets")).scalar_one() == 1
+        finally:
+            engine.dispose()
+
+        index.migrate()
+        assert index.run(lambda uow: uow.image_sets.count_in_datastore(kept.datastore_id)) == 1
+        assert index.run(lambda uow: uow.datastores.get(kept.datastore_id)) == kept
+    finally:
+        index.close()
+
+
+def migrate_to(url: str, revision: str) -> None:
+    """Downgrade the schema to ``revision`` (foreign keys off on SQLite, as ``SqlIndex.migrate`` does)."""
+    engine = create_engine(normalize_url(url))
+    try:
+        with engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                conn.commit()
+            with conn.begin():
+                config = Config()
+                config.set_main_option("script_location", str(adapter.MIGRATIONS_DIR))
+                config.attributes["connection"] = conn
+                command.downgrade(config, revision)
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.postgres
@@ -164,6 +230,49 @@ def test_serializable_quota_check_admits_exactly_one(postgres_url: str) -> None:
         assert in_threads(2, create_if_room) == []
         assert index.run(lambda uow: uow.datastores.count_in(QUOTA_STATUSES)) == 1
         assert max(attempts) >= 2  # the loser was retried and then saw the winner's row
+    finally:
+        index.close()
+
+
+@pytest.mark.postgres
+def test_two_workers_claiming_one_job_exactly_one_wins(postgres_url: str) -> None:
+    index = SqlIndex.open(postgres_url)
+    store = datastore()
+    job = ImportJob(
+        job_id=new_id(),
+        datastore_id=store.datastore_id,
+        job_name="race",
+        status=JobStatus.SUBMITTED,
+        data_access_role_arn="arn:aws:iam::123456789012:role/r",
+        input_s3_uri="s3://in/",
+        output_s3_uri="s3://out/",
+        client_token=new_id(),
+        submitted_at=NOW,
+        updated_at=NOW,
+    )
+    index.run(lambda uow: uow.datastores.add(store))
+    index.run(lambda uow: uow.import_jobs.add(job))
+    barrier = threading.Barrier(2)
+    attempts = [0, 0]
+    won = [False, False]
+
+    def claim(i: int) -> None:
+        def work(uow: UnitOfWork) -> bool:
+            attempts[i] += 1
+            if attempts[i] == 1:
+                uow.import_jobs.get(job.datastore_id, job.job_id)  # both transactions have a snapshot
+                barrier.wait(timeout=30)
+            return uow.import_jobs.claim(job.job_id, f"worker-{i}", NOW + timedelta(minutes=5), NOW)
+
+        won[i] = index.run(work)
+
+    try:
+        assert in_threads(2, claim) == []
+        assert sorted(won) == [False, True]
+        claimed = index.run(lambda uow: uow.import_jobs.get(job.datastore_id, job.job_id))
+        assert claimed is not None
+        assert claimed.lease_owner == f"worker-{won.index(True)}"
+        assert claimed.lease_until == NOW + timedelta(minutes=5)
     finally:
         index.close()
 

@@ -6,7 +6,8 @@ after taking a deep copy: when the work raises, the copy is put back, so a faile
 nothing behind, exactly as a rolled-back transaction (Orthanc ``StatelessDatabaseOperations``). Units of
 work are therefore serial, never retried, and must not call ``run`` again from inside (the lock is not
 re-entrant). Constraints mirror the SQL schema: a client token is unique, times are aware and read back in
-UTC, and tags belong to a data store that exists.
+UTC, and tags belong to a data store that exists. The state lives in ``memory_state.py``; image sets and
+import jobs have their repositories in ``memory_image_sets.py`` and ``memory_import_jobs.py``.
 """
 
 from __future__ import annotations
@@ -14,47 +15,24 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, fields, replace
+from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
 from openhi.datastores.model import Datastore, DatastoreStatus
 from openhi.errors import ConflictError
+from openhi.index.memory_image_sets import MemoryImageSetRepository
+from openhi.index.memory_import_jobs import MemoryImportJobRepository
+from openhi.index.memory_state import MemoryImageSet, MemoryState, utc
 from openhi.index.port import DatastorePageKey, Index, UnitOfWork
+
+__all__ = ["MemoryImageSet", "MemoryIndex", "MemoryState", "MemoryUnitOfWork"]
 
 T = TypeVar("T")
 
 
-@dataclass
-class MemoryImageSet:
-    """The image set columns the index keeps today (the ``image_sets`` table of the SQL schema)."""
-
-    version_id: int = 1
-    state: str = "ACTIVE"  # ACTIVE | LOCKED | DELETED
-    workflow_status: str = "CREATED"
-    is_primary: bool = True
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-
-
-@dataclass
-class MemoryState:
-    """Everything the index holds; tags are keyed by (datastore_id, image_set_id or '')."""
-
-    datastores: dict[str, Datastore] = field(default_factory=dict)
-    image_sets: dict[tuple[str, str], MemoryImageSet] = field(default_factory=dict)
-    tags: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
-
-
 def _level(image_set_id: str | None) -> str:
     return "" if image_set_id is None else image_set_id
-
-
-def _utc(value: datetime) -> datetime:
-    # As the SQL adapter: aware datetimes only, read back in UTC.
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"the index stores aware datetimes only, got naive {value!r}")
-    return value.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -71,7 +49,7 @@ class MemoryDatastoreRepository:
                 f"A data store with id {datastore.datastore_id} or with the same client token already exists"
             )
         self.state.datastores[datastore.datastore_id] = replace(
-            datastore, created_at=_utc(datastore.created_at), updated_at=_utc(datastore.updated_at)
+            datastore, created_at=utc(datastore.created_at), updated_at=utc(datastore.updated_at)
         )
 
     def get(self, datastore_id: str) -> Datastore | None:
@@ -103,26 +81,8 @@ class MemoryDatastoreRepository:
         current = self.state.datastores.get(datastore_id)
         if current is None or current.status != expected:
             return False
-        self.state.datastores[datastore_id] = current.with_status(new, _utc(at))
+        self.state.datastores[datastore_id] = current.with_status(new, utc(at))
         return True
-
-
-@dataclass(frozen=True)
-class MemoryImageSetRepository:
-    """``ImageSetRepository`` over the state."""
-
-    state: MemoryState
-
-    def exists(self, datastore_id: str, image_set_id: str) -> bool:
-        row = self.state.image_sets.get((datastore_id, image_set_id))
-        return row is not None and row.state != "DELETED"
-
-    def count_in_datastore(self, datastore_id: str) -> int:
-        return sum(
-            1
-            for (owner, _), row in self.state.image_sets.items()
-            if owner == datastore_id and row.state != "DELETED"
-        )
 
 
 @dataclass(frozen=True)
@@ -163,12 +123,16 @@ class MemoryUnitOfWork:
     datastores: MemoryDatastoreRepository
     image_sets: MemoryImageSetRepository
     tags: MemoryTagRepository
+    import_jobs: MemoryImportJobRepository
 
     @classmethod
     def on(cls, state: MemoryState) -> MemoryUnitOfWork:
         """Repositories over ``state``."""
         return cls(
-            MemoryDatastoreRepository(state), MemoryImageSetRepository(state), MemoryTagRepository(state)
+            MemoryDatastoreRepository(state),
+            MemoryImageSetRepository(state),
+            MemoryTagRepository(state),
+            MemoryImportJobRepository(state),
         )
 
 
@@ -191,9 +155,8 @@ class MemoryIndex:
 
     def _restore(self, snapshot: MemoryState) -> None:
         # Restore in place, so repositories a work function leaked keep pointing at live state.
-        self.state.datastores = snapshot.datastores
-        self.state.image_sets = snapshot.image_sets
-        self.state.tags = snapshot.tags
+        for table in fields(MemoryState):
+            setattr(self.state, table.name, getattr(snapshot, table.name))
 
     def check(self) -> None:
         """Always reachable."""

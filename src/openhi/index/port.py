@@ -15,6 +15,8 @@ from datetime import datetime
 from typing import Protocol, TypeVar
 
 from openhi.datastores.model import Datastore, DatastoreStatus
+from openhi.imagesets.model import FrameRef, ImageSet, ImageSetVersion
+from openhi.imports.model import FileStatus, ImportFile, ImportJob, JobStatus
 
 T = TypeVar("T")
 
@@ -63,8 +65,16 @@ class DatastoreRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class JobPageKey:
+    """Keyset position for listing import jobs, newest first: (submitted_at, job_id) of the last row."""
+
+    submitted_at: datetime
+    job_id: str
+
+
 class ImageSetRepository(Protocol):
-    """Image set rows (the full model arrives with DICOM import; tags only need existence here)."""
+    """Image sets, their immutable versions and the frames they reference."""
 
     def exists(self, datastore_id: str, image_set_id: str) -> bool:
         """True when the image set exists in the data store and is not deleted."""
@@ -72,6 +82,114 @@ class ImageSetRepository(Protocol):
 
     def count_in_datastore(self, datastore_id: str) -> int:
         """Image sets of the data store that are not deleted."""
+        ...
+
+    def get(self, datastore_id: str, image_set_id: str) -> ImageSet | None:
+        """The image set (latest version's state), whatever its state, or None."""
+        ...
+
+    def find_primary(self, datastore_id: str, series_instance_uid: str) -> ImageSet | None:
+        """The primary, not deleted image set of a series, or None (guide 3217-3360: one per series)."""
+        ...
+
+    def add(self, image_set: ImageSet) -> None:
+        """Insert a new image set row."""
+        ...
+
+    def update(self, image_set: ImageSet) -> None:
+        """Replace the row of an existing image set (after a new version, a state change ...)."""
+        ...
+
+    def add_version(self, version: ImageSetVersion) -> None:
+        """Insert an immutable version row. Raises ``ConflictError`` if that version number exists."""
+        ...
+
+    def get_version(self, datastore_id: str, image_set_id: str, version_id: int) -> ImageSetVersion | None:
+        """One version, or None."""
+        ...
+
+    def list_versions(
+        self, datastore_id: str, image_set_id: str, before_version: int | None, limit: int
+    ) -> list[ImageSetVersion]:
+        """Up to ``limit`` versions, newest first, with version_id < ``before_version`` when given."""
+        ...
+
+    def add_frames(self, frames: Sequence[FrameRef]) -> None:
+        """Record frames as belonging to an image set (existing (image set, frame) pairs are ignored)."""
+        ...
+
+    def get_frame(self, datastore_id: str, image_set_id: str, frame_id: str) -> FrameRef | None:
+        """A frame of the image set, or None."""
+        ...
+
+
+class ImportJobRepository(Protocol):
+    """Import jobs, their input files and which series groups they have committed."""
+
+    def add(self, job: ImportJob) -> None:
+        """Insert a job. Raises ``ConflictError`` if (datastore, client token) is taken."""
+        ...
+
+    def get(self, datastore_id: str, job_id: str) -> ImportJob | None:
+        """The job, or None."""
+        ...
+
+    def get_by_client_token(self, datastore_id: str, client_token: str) -> ImportJob | None:
+        """The job this idempotency token started in the data store, or None."""
+        ...
+
+    def list_page(
+        self, datastore_id: str, status: JobStatus | None, after: JobPageKey | None, limit: int
+    ) -> list[ImportJob]:
+        """Up to ``limit`` jobs of the data store, newest first, strictly after ``after``."""
+        ...
+
+    def count_in(self, datastore_id: str, statuses: Sequence[JobStatus]) -> int:
+        """Jobs of the data store in any of ``statuses``."""
+        ...
+
+    def runnable(self, now: datetime) -> list[ImportJob]:
+        """SUBMITTED or IN_PROGRESS jobs whose lease is absent or expired, oldest first."""
+        ...
+
+    def update(self, job: ImportJob) -> None:
+        """Replace the job's row."""
+        ...
+
+    def claim(self, job_id: str, owner: str, until: datetime, now: datetime) -> bool:
+        """Take or renew the job's lease: succeeds when unleased, expired, or already held by ``owner``."""
+        ...
+
+    def add_files(self, files: Sequence[ImportFile]) -> None:
+        """Insert the job's input files (already present (job, seq) pairs are ignored)."""
+        ...
+
+    def list_files(self, job_id: str, status: FileStatus | None = None) -> list[ImportFile]:
+        """The job's files in ``seq`` order (results included), optionally only those in ``status``."""
+        ...
+
+    def record_file(self, file: ImportFile) -> None:
+        """Store the outcome of one file (status, group, result, error)."""
+        ...
+
+    def staged_groups(self, job_id: str) -> list[str]:
+        """Distinct group keys of the job's STAGED files, sorted."""
+        ...
+
+    def staged_in_group(self, job_id: str, group_key: str) -> list[ImportFile]:
+        """The job's STAGED files of one group, in ``seq`` order."""
+        ...
+
+    def is_committed(self, job_id: str, group_key: str) -> bool:
+        """True when this job's group was already applied to image sets."""
+        ...
+
+    def mark_committed(self, job_id: str, group_key: str, image_set_ids: Sequence[str]) -> None:
+        """Record, in the same unit of work as the image set changes, that the group is applied."""
+        ...
+
+    def committed_image_sets(self, job_id: str) -> dict[str, list[str]]:
+        """group key -> image set ids the job's commits touched."""
         ...
 
 
@@ -106,6 +224,9 @@ class UnitOfWork(Protocol):
 
     @property
     def tags(self) -> TagRepository: ...
+
+    @property
+    def import_jobs(self) -> ImportJobRepository: ...
 
 
 class Index(Protocol):

@@ -5,7 +5,9 @@ connection that ``SqlIndex.run`` opened; none of them commits, so everything a u
 or falls together (cosmicpython ``unit_of_work.py``: repositories live inside the unit of work, the unit of
 work owns the transaction; Orthanc ``StatelessDatabaseOperations``: the transaction is retried as a whole).
 Writes that may hit a constraint run in a savepoint so that a ``ConflictError`` leaves the transaction
-usable. Status changes are compare-and-set updates, which makes them safe across processes.
+usable. Status changes are compare-and-set updates, which makes them safe across processes. Image sets
+live in ``image_sets.py`` and import jobs in ``import_jobs.py``; this module holds data stores, tags and
+the unit of work that binds them all.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from sqlalchemy.exc import IntegrityError
 from openhi.datastores.model import Datastore, DatastoreStatus, LosslessStorageFormat
 from openhi.errors import ConflictError
 from openhi.index.port import DatastorePageKey
-from openhi.index.sql.schema import datastores, image_sets
+from openhi.index.sql.image_sets import SqlImageSetRepository
+from openhi.index.sql.import_jobs import SqlImportJobRepository
+from openhi.index.sql.schema import datastores
 from openhi.index.sql.schema import tags as tag_rows
 
-DELETED_IMAGE_SET = "DELETED"
 DATASTORE_LEVEL = ""  # image_set_id of a tag row that belongs to the data store itself
 
 
@@ -131,29 +134,6 @@ class SqlDatastoreRepository:
 
 
 @dataclass(frozen=True)
-class SqlImageSetRepository:
-    """``ImageSetRepository`` on one connection."""
-
-    conn: Connection
-
-    def exists(self, datastore_id: str, image_set_id: str) -> bool:
-        query = select(image_sets.c.image_set_id).where(
-            image_sets.c.datastore_id == datastore_id,
-            image_sets.c.image_set_id == image_set_id,
-            image_sets.c.state != DELETED_IMAGE_SET,
-        )
-        return self.conn.execute(query).first() is not None
-
-    def count_in_datastore(self, datastore_id: str) -> int:
-        query = (
-            select(func.count())
-            .select_from(image_sets)
-            .where(image_sets.c.datastore_id == datastore_id, image_sets.c.state != DELETED_IMAGE_SET)
-        )
-        return int(self.conn.execute(query).scalar_one())
-
-
-@dataclass(frozen=True)
 class SqlTagRepository:
     """``TagRepository`` on one connection; ``None`` as image set id means the data store itself."""
 
@@ -211,8 +191,14 @@ class SqlUnitOfWork:
     datastores: SqlDatastoreRepository
     image_sets: SqlImageSetRepository
     tags: SqlTagRepository
+    import_jobs: SqlImportJobRepository
 
     @classmethod
     def on(cls, conn: Connection) -> SqlUnitOfWork:
         """Repositories bound to ``conn`` (which already has a transaction open)."""
-        return cls(SqlDatastoreRepository(conn), SqlImageSetRepository(conn), SqlTagRepository(conn))
+        return cls(
+            SqlDatastoreRepository(conn),
+            SqlImageSetRepository(conn),
+            SqlTagRepository(conn),
+            SqlImportJobRepository(conn),
+        )

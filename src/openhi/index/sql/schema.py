@@ -5,7 +5,8 @@ This module is the adapter's picture of the schema that the Alembic migrations i
 both agree). Times are aware UTC datetimes everywhere: PostgreSQL stores them as ``timestamptz``; SQLite,
 which has no time type, stores them as fixed-width ISO 8601 text in UTC with microseconds
 (``2024-05-01 12:30:00.000001+00:00``), so that text order is time order and keyset pagination works on
-both. A tag row with ``image_set_id = ''`` belongs to the data store itself.
+both. A tag row with ``image_set_id = ''`` belongs to the data store itself. Rows of a data store (image
+sets and their versions, frames, import jobs and their files and commits) go with it (ON DELETE CASCADE).
 """
 
 from __future__ import annotations
@@ -14,13 +15,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
     Dialect,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -118,7 +122,20 @@ def _datastore_ref() -> Column[str]:
     )
 
 
-# Image sets: only what tags and data store deletion need today; DICOM import extends this table.
+# The DICOM elements that decide which image set an imported instance joins (``GroupingKey``).
+GROUPING_COLUMNS = (
+    "study_date",
+    "accession_number",
+    "patient_id",
+    "study_instance_uid",
+    "study_id",
+    "series_instance_uid",
+    "series_number",
+)
+UID_LENGTH = 64  # DICOM UI value representation
+
+
+# Image sets: the latest version's state of each image set plus its grouping elements.
 image_sets = Table(
     "image_sets",
     metadata,
@@ -130,7 +147,107 @@ image_sets = Table(
     Column("is_primary", Boolean, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    Column("deleted_at", UtcDateTime, nullable=True),
+    Column("message", Text, nullable=True),
+    *(Column(name, Text, nullable=True) for name in GROUPING_COLUMNS),
     PrimaryKeyConstraint("datastore_id", "image_set_id"),
+    Index(None, "datastore_id", "series_instance_uid", "is_primary"),
+    Index(None, "datastore_id", "state"),
+)
+
+# Immutable versions of an image set; the metadata document itself is a blob (``metadata_key``).
+image_set_versions = Table(
+    "image_set_versions",
+    metadata,
+    _id("datastore_id"),
+    _id("image_set_id"),
+    Column("version_id", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("workflow_status", String(32), nullable=False),
+    Column("is_primary", Boolean, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("metadata_key", Text, nullable=False),
+    Column("message", Text, nullable=True),
+    Column("job_id", String(ID_LENGTH), nullable=True),
+    PrimaryKeyConstraint("datastore_id", "image_set_id", "version_id"),
+    ForeignKeyConstraint(
+        ["datastore_id", "image_set_id"],
+        ["image_sets.datastore_id", "image_sets.image_set_id"],
+        ondelete="CASCADE",
+    ),
+)
+
+# Frames an image set references (the pixel data is a blob); rows go with their data store.
+image_set_frames = Table(
+    "image_set_frames",
+    metadata,
+    _datastore_ref(),
+    _id("image_set_id"),
+    _id("frame_id"),
+    Column("stored_transfer_syntax", String(UID_LENGTH), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    PrimaryKeyConstraint("datastore_id", "image_set_id", "frame_id"),
+)
+
+# StartDICOMImportJob requests; a worker holds a job through a lease (lease_owner, lease_until).
+import_jobs = Table(
+    "import_jobs",
+    metadata,
+    _id("job_id", primary_key=True),
+    _datastore_ref(),
+    Column("job_name", Text, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("data_access_role_arn", Text, nullable=False),
+    Column("input_s3_uri", Text, nullable=False),
+    Column("output_s3_uri", Text, nullable=False),
+    Column("input_owner_account_id", Text, nullable=True),
+    Column("import_configuration", Text, nullable=True),
+    Column("client_token", Text, nullable=False),
+    Column("submitted_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("ended_at", UtcDateTime, nullable=True),
+    Column("message", Text, nullable=True),
+    Column("lease_owner", Text, nullable=True),
+    Column("lease_until", UtcDateTime, nullable=True),
+    UniqueConstraint("datastore_id", "client_token"),
+    Index(None, "datastore_id", "submitted_at", "job_id"),
+    Index(None, "status"),
+)
+
+
+def _job_ref() -> Column[str]:
+    """The owning import job; rows go with it (ON DELETE CASCADE)."""
+    return Column(
+        "job_id", String(ID_LENGTH), ForeignKey("import_jobs.job_id", ondelete="CASCADE"), nullable=False
+    )
+
+
+# One row per input file of a job, so that an interrupted job resumes where it stopped.
+import_files = Table(
+    "import_files",
+    metadata,
+    _job_ref(),
+    Column("seq", Integer, nullable=False),
+    Column("input_key", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("group_key", Text, nullable=True),
+    Column("result", LargeBinary, nullable=True),
+    Column("error_type", Text, nullable=True),
+    Column("error_message", Text, nullable=True),
+    PrimaryKeyConstraint("job_id", "seq"),
+    Index(None, "job_id", "status", "group_key"),
+)
+
+# Groups (series) of a job already applied to image sets; image_set_ids is comma separated.
+import_commits = Table(
+    "import_commits",
+    metadata,
+    _job_ref(),
+    Column("group_key", Text, nullable=False),
+    Column("image_set_ids", Text, nullable=False),
+    PrimaryKeyConstraint("job_id", "group_key"),
 )
 
 # Tags of a data store (image_set_id = '') or of one of its image sets.

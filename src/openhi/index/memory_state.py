@@ -1,0 +1,103 @@
+"""The state of ``MemoryIndex``: plain dictionaries that mirror the tables of the SQL schema.
+
+Kept apart from ``memory.py`` so that the repositories of each aggregate (``memory_image_sets.py``,
+``memory_import_jobs.py``) can share it. Rows are immutable entities where the port has one; an image set
+is a ``MemoryImageSet`` row keyed by (datastore_id, image_set_id), as ``image_sets`` is in SQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from openhi.datastores.model import Datastore
+from openhi.dicom.normalize import GroupingKey
+from openhi.imagesets.model import FrameRef, ImageSet, ImageSetState, ImageSetVersion, ImageSetWorkflowStatus
+from openhi.imports.model import ImportFile, ImportJob
+
+
+def utc(value: datetime) -> datetime:
+    """As the SQL adapter: aware datetimes only, read back in UTC."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"the index stores aware datetimes only, got naive {value!r}")
+    return value.astimezone(UTC)
+
+
+def utc_or_none(value: datetime | None) -> datetime | None:
+    """``utc`` for nullable columns."""
+    return None if value is None else utc(value)
+
+
+def no_grouping() -> GroupingKey:
+    """A grouping key with every element absent (rows written before import knew their series)."""
+    return GroupingKey(
+        study_date=None,
+        accession_number=None,
+        patient_id=None,
+        study_instance_uid=None,
+        study_id=None,
+        series_instance_uid=None,
+        series_number=None,
+    )
+
+
+@dataclass(kw_only=True)
+class MemoryImageSet:
+    """One row of ``image_sets``: an ``ImageSet`` without its key."""
+
+    created_at: datetime
+    updated_at: datetime
+    version_id: int = 1
+    state: ImageSetState = ImageSetState.ACTIVE
+    workflow_status: ImageSetWorkflowStatus = ImageSetWorkflowStatus.CREATED
+    is_primary: bool = True
+    grouping: GroupingKey = field(default_factory=no_grouping)
+    deleted_at: datetime | None = None
+    message: str | None = None
+
+    @classmethod
+    def of(cls, image_set: ImageSet) -> MemoryImageSet:
+        """The row of an image set, times in UTC."""
+        return cls(
+            created_at=utc(image_set.created_at),
+            updated_at=utc(image_set.updated_at),
+            version_id=image_set.version_id,
+            state=image_set.state,
+            workflow_status=image_set.workflow_status,
+            is_primary=image_set.is_primary,
+            grouping=image_set.grouping,
+            deleted_at=utc_or_none(image_set.deleted_at),
+            message=image_set.message,
+        )
+
+    def image_set(self, datastore_id: str, image_set_id: str) -> ImageSet:
+        """The entity this row is for."""
+        return ImageSet(
+            datastore_id=datastore_id,
+            image_set_id=image_set_id,
+            version_id=self.version_id,
+            state=ImageSetState(self.state),
+            workflow_status=ImageSetWorkflowStatus(self.workflow_status),
+            is_primary=self.is_primary,
+            created_at=utc(self.created_at),
+            updated_at=utc(self.updated_at),
+            grouping=self.grouping,
+            deleted_at=utc_or_none(self.deleted_at),
+            message=self.message,
+        )
+
+
+@dataclass
+class MemoryState:
+    """Everything the index holds; tags are keyed by (datastore_id, image_set_id or '')."""
+
+    datastores: dict[str, Datastore] = field(default_factory=dict)
+    image_sets: dict[tuple[str, str], MemoryImageSet] = field(default_factory=dict)
+    tags: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    # (datastore_id, image_set_id, version_id)
+    image_set_versions: dict[tuple[str, str, int], ImageSetVersion] = field(default_factory=dict)
+    # (datastore_id, image_set_id, frame_id)
+    image_set_frames: dict[tuple[str, str, str], FrameRef] = field(default_factory=dict)
+    import_jobs: dict[str, ImportJob] = field(default_factory=dict)
+    import_files: dict[tuple[str, int], ImportFile] = field(default_factory=dict)  # (job_id, seq)
+    import_commits: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (job_id, group_key)

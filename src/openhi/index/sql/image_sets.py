@@ -1,0 +1,241 @@
+"""``SqlImageSetRepository``: image sets, their immutable versions and their frames on one connection.
+
+The ``image_sets`` row mirrors the latest version; its ``GroupingKey`` is spread over seven columns so that
+the import can find the primary image set of a series with an index. Inserts that may hit a constraint run
+in a savepoint, so a ``ConflictError`` leaves the unit of work usable (as ``SqlDatastoreRepository.add``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Executable, func, insert, select, true, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
+
+from openhi.dicom.normalize import GroupingKey
+from openhi.errors import ConflictError
+from openhi.imagesets.model import FrameRef, ImageSet, ImageSetState, ImageSetVersion, ImageSetWorkflowStatus
+from openhi.index.sql.schema import GROUPING_COLUMNS, image_set_frames, image_set_versions, image_sets
+
+DELETED_IMAGE_SET = ImageSetState.DELETED.value
+
+
+def grouping_values(grouping: GroupingKey) -> dict[str, str | None]:
+    """The seven grouping columns of a ``GroupingKey``."""
+    return {name: getattr(grouping, name) for name in GROUPING_COLUMNS}
+
+
+def _image_set_values(image_set: ImageSet) -> dict[str, Any]:
+    return {
+        "version_id": image_set.version_id,
+        "state": image_set.state.value,
+        "workflow_status": image_set.workflow_status.value,
+        "is_primary": image_set.is_primary,
+        "created_at": image_set.created_at,
+        "updated_at": image_set.updated_at,
+        "deleted_at": image_set.deleted_at,
+        "message": image_set.message,
+        **grouping_values(image_set.grouping),
+    }
+
+
+def _image_set(row: Row[Any]) -> ImageSet:
+    mapping = row._mapping
+    return ImageSet(
+        datastore_id=row.datastore_id,
+        image_set_id=row.image_set_id,
+        version_id=row.version_id,
+        state=ImageSetState(row.state),
+        workflow_status=ImageSetWorkflowStatus(row.workflow_status),
+        is_primary=bool(row.is_primary),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        grouping=GroupingKey(**{name: mapping[name] for name in GROUPING_COLUMNS}),
+        deleted_at=row.deleted_at,
+        message=row.message,
+    )
+
+
+def _version(row: Row[Any]) -> ImageSetVersion:
+    return ImageSetVersion(
+        datastore_id=row.datastore_id,
+        image_set_id=row.image_set_id,
+        version_id=row.version_id,
+        state=ImageSetState(row.state),
+        workflow_status=ImageSetWorkflowStatus(row.workflow_status),
+        is_primary=bool(row.is_primary),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        metadata_key=row.metadata_key,
+        message=row.message,
+        job_id=row.job_id,
+    )
+
+
+def insert_ignoring_duplicates(conn: Connection, table: Any, keys: Sequence[str]) -> Any:
+    """``INSERT ... ON CONFLICT (keys) DO NOTHING``, spelled the same on PostgreSQL and SQLite."""
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    return dialect_insert(table).on_conflict_do_nothing(index_elements=list(keys))
+
+
+def execute_or_conflict(conn: Connection, statement: Executable, params: Any | None, message: str) -> None:
+    """Run ``statement`` in a savepoint; a constraint violation becomes ``ConflictError(message)``."""
+    try:
+        with conn.begin_nested():
+            conn.execute(statement, params)
+    except IntegrityError as exc:
+        raise ConflictError(message) from exc
+
+
+@dataclass(frozen=True)
+class SqlImageSetRepository:
+    """``ImageSetRepository`` on one connection."""
+
+    conn: Connection
+
+    def exists(self, datastore_id: str, image_set_id: str) -> bool:
+        query = select(image_sets.c.image_set_id).where(
+            image_sets.c.datastore_id == datastore_id,
+            image_sets.c.image_set_id == image_set_id,
+            image_sets.c.state != DELETED_IMAGE_SET,
+        )
+        return self.conn.execute(query).first() is not None
+
+    def count_in_datastore(self, datastore_id: str) -> int:
+        query = (
+            select(func.count())
+            .select_from(image_sets)
+            .where(image_sets.c.datastore_id == datastore_id, image_sets.c.state != DELETED_IMAGE_SET)
+        )
+        return int(self.conn.execute(query).scalar_one())
+
+    def get(self, datastore_id: str, image_set_id: str) -> ImageSet | None:
+        row = self.conn.execute(
+            select(image_sets).where(
+                image_sets.c.datastore_id == datastore_id, image_sets.c.image_set_id == image_set_id
+            )
+        ).one_or_none()
+        return None if row is None else _image_set(row)
+
+    def find_primary(self, datastore_id: str, series_instance_uid: str) -> ImageSet | None:
+        query = (
+            select(image_sets)
+            .where(
+                image_sets.c.datastore_id == datastore_id,
+                image_sets.c.series_instance_uid == series_instance_uid,
+                image_sets.c.is_primary == true(),  # "= true" (not "IS true"), so the index applies
+                image_sets.c.state != DELETED_IMAGE_SET,
+            )
+            .order_by(image_sets.c.created_at, image_sets.c.image_set_id)  # oldest, should there be two
+            .limit(1)
+        )
+        row = self.conn.execute(query).first()
+        return None if row is None else _image_set(row)
+
+    def add(self, image_set: ImageSet) -> None:
+        values = {
+            "datastore_id": image_set.datastore_id,
+            "image_set_id": image_set.image_set_id,
+            **_image_set_values(image_set),
+        }
+        execute_or_conflict(
+            self.conn,
+            insert(image_sets).values(values),
+            None,
+            f"Image set {image_set.image_set_id} already exists or its data store is not in the index",
+        )
+
+    def update(self, image_set: ImageSet) -> None:
+        self.conn.execute(
+            update(image_sets)
+            .where(
+                image_sets.c.datastore_id == image_set.datastore_id,
+                image_sets.c.image_set_id == image_set.image_set_id,
+            )
+            .values(_image_set_values(image_set))
+        )
+
+    def add_version(self, version: ImageSetVersion) -> None:
+        values = {
+            "datastore_id": version.datastore_id,
+            "image_set_id": version.image_set_id,
+            "version_id": version.version_id,
+            "state": version.state.value,
+            "workflow_status": version.workflow_status.value,
+            "is_primary": version.is_primary,
+            "created_at": version.created_at,
+            "updated_at": version.updated_at,
+            "metadata_key": version.metadata_key,
+            "message": version.message,
+            "job_id": version.job_id,
+        }
+        execute_or_conflict(
+            self.conn,
+            insert(image_set_versions).values(values),
+            None,
+            f"Version {version.version_id} of image set {version.image_set_id} already exists "
+            "or the image set is not in the index",
+        )
+
+    def get_version(self, datastore_id: str, image_set_id: str, version_id: int) -> ImageSetVersion | None:
+        row = self.conn.execute(
+            select(image_set_versions).where(
+                image_set_versions.c.datastore_id == datastore_id,
+                image_set_versions.c.image_set_id == image_set_id,
+                image_set_versions.c.version_id == version_id,
+            )
+        ).one_or_none()
+        return None if row is None else _version(row)
+
+    def list_versions(
+        self, datastore_id: str, image_set_id: str, before_version: int | None, limit: int
+    ) -> list[ImageSetVersion]:
+        query = select(image_set_versions).where(
+            image_set_versions.c.datastore_id == datastore_id,
+            image_set_versions.c.image_set_id == image_set_id,
+        )
+        if before_version is not None:
+            query = query.where(image_set_versions.c.version_id < before_version)
+        query = query.order_by(image_set_versions.c.version_id.desc()).limit(max(limit, 0))
+        return [_version(row) for row in self.conn.execute(query)]
+
+    def add_frames(self, frames: Sequence[FrameRef]) -> None:
+        if not frames:
+            return
+        rows = [
+            {
+                "datastore_id": frame.datastore_id,
+                "image_set_id": frame.image_set_id,
+                "frame_id": frame.frame_id,
+                "stored_transfer_syntax": frame.stored_transfer_syntax,
+                "size": frame.size,
+            }
+            for frame in frames
+        ]
+        # executemany (batched by SQLAlchemy) rather than one VALUES list: no bound-parameter limit.
+        statement = insert_ignoring_duplicates(
+            self.conn, image_set_frames, ["datastore_id", "image_set_id", "frame_id"]
+        )
+        execute_or_conflict(self.conn, statement, rows, "The data store of the frames is not in the index")
+
+    def get_frame(self, datastore_id: str, image_set_id: str, frame_id: str) -> FrameRef | None:
+        row = self.conn.execute(
+            select(image_set_frames).where(
+                image_set_frames.c.datastore_id == datastore_id,
+                image_set_frames.c.image_set_id == image_set_id,
+                image_set_frames.c.frame_id == frame_id,
+            )
+        ).one_or_none()
+        if row is None:
+            return None
+        return FrameRef(
+            datastore_id=row.datastore_id,
+            image_set_id=row.image_set_id,
+            frame_id=row.frame_id,
+            stored_transfer_syntax=row.stored_transfer_syntax,
+            size=int(row.size),
+        )
