@@ -13,7 +13,7 @@ from botocore.credentials import Credentials
 
 from openhi.auth.sigv4 import SignedRequest, verify
 
-SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"  # noqa: S105 (AWS documentation example key)
+SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 ARN = quote("arn:aws:medical-imaging:us-east-1:123456789012:datastore/" + "a" * 32, safe="-_.~")
 COUNT = 5000
 

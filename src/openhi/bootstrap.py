@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from starlette.applications import Starlette
 
@@ -17,6 +19,8 @@ from openhi.api.app import Periodic, create_app
 from openhi.api.authn import SigV4Authenticator
 from openhi.api.aws.endpoint import AwsEndpoint
 from openhi.api.aws.handlers import AwsHandlers, Identity
+from openhi.api.aws.image_set_handlers import ImageSetHandlers
+from openhi.api.aws.import_handlers import ImportHandlers
 from openhi.auth.credentials import AccessKey, CredentialStore, load_or_create_root_key
 from openhi.blobs.factory import open_blob_store
 from openhi.blobs.port import BlobStore
@@ -25,12 +29,34 @@ from openhi.config import Settings
 from openhi.datastores.lifecycle import DatastoreLifecycle
 from openhi.datastores.service import DatastoreService
 from openhi.errors import ValidationError
+from openhi.imagesets.service import ImageSetReader
+from openhi.imports.runner import ImportRunner
+from openhi.imports.service import ImportService
+from openhi.imports.workers import process_pool, run_task
 from openhi.index.port import Index
 from openhi.index.sql.adapter import SqlIndex
 from openhi.search.tokens import TokenCodec
 from openhi.tagging.service import TaggingService
 
 LIFECYCLE_INTERVAL_SECONDS = 0.2
+IMPORT_POLL_SECONDS = 0.5
+
+
+@dataclass
+class Services:
+    """The opened backends and the services over them (what the server and the CLI commands share)."""
+
+    index: Index
+    blobs: BlobStore
+    root_key: AccessKey
+    root_key_generated: bool
+    tokens: TokenCodec
+    datastores: DatastoreService
+    lifecycle: DatastoreLifecycle
+    tagging: TaggingService
+    reader: ImageSetReader
+    imports: ImportService
+    runner: ImportRunner
 
 
 @dataclass
@@ -38,10 +64,7 @@ class Application:
     """Everything a running server holds."""
 
     app: Starlette
-    index: Index
-    blobs: BlobStore
-    root_key: AccessKey
-    root_key_generated: bool
+    services: Services
 
 
 def token_secret(root_key: AccessKey) -> bytes:
@@ -68,8 +91,32 @@ def _open_blobs(url: str) -> BlobStore:
     return blobs
 
 
-def build(settings: Settings, clock: Clock = utc_now) -> Application:
-    """Open the backends (running index migrations) and assemble the app."""
+def open_output_store(url: str) -> BlobStore:
+    """Where an import job writes its outputs; a local output folder is created when missing."""
+    if url.startswith("file://"):
+        Path(url.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+    return _open_blobs(url)
+
+
+def import_runner(settings: Settings, index: Index, blobs: BlobStore, clock: Clock) -> ImportRunner:
+    """The import job runner with its pool of worker processes."""
+    workers = settings.import_workers or os.cpu_count() or 1
+    return ImportRunner(
+        index,
+        blobs,
+        settings.effective_blob_url,
+        open_input=_open_blobs,
+        open_output=open_output_store,
+        executor=lambda: process_pool(workers),
+        task_fn=run_task,
+        clock=clock,
+        lease_seconds=settings.import_lease_seconds,
+        in_flight=4 * workers,
+    )
+
+
+def build_services(settings: Settings, clock: Clock = utc_now) -> Services:
+    """Open the backends (running index migrations) and the services over them."""
     root_key, generated = load_or_create_root_key(
         settings.access_key_id, settings.secret_access_key, settings.data_dir
     )
@@ -78,15 +125,43 @@ def build(settings: Settings, clock: Clock = utc_now) -> Application:
         (settings.data_dir / "blobs").mkdir(parents=True, exist_ok=True)
     blobs = _open_blobs(settings.effective_blob_url)
     tokens = TokenCodec(token_secret(root_key))
-    datastores = DatastoreService(index, clock, tokens, settings.max_active_datastores)
-    tagging = TaggingService(index, settings.account_id, settings.region)
-    lifecycle = DatastoreLifecycle(index, blobs, clock, settings.datastore_transition_seconds)
-    handlers = AwsHandlers(Identity(settings.account_id, settings.region), datastores, tagging)
-    authenticator = SigV4Authenticator(CredentialStore([root_key]), clock, settings.clock_skew_seconds)
+    return Services(
+        index=index,
+        blobs=blobs,
+        root_key=root_key,
+        root_key_generated=generated,
+        tokens=tokens,
+        datastores=DatastoreService(index, clock, tokens, settings.max_active_datastores),
+        lifecycle=DatastoreLifecycle(index, blobs, clock, settings.datastore_transition_seconds),
+        tagging=TaggingService(index, settings.account_id, settings.region),
+        reader=ImageSetReader(index, blobs, tokens),
+        imports=ImportService(index, clock, tokens, settings.max_concurrent_import_jobs),
+        runner=import_runner(settings, index, blobs, clock),
+    )
+
+
+def build(settings: Settings, clock: Clock = utc_now) -> Application:
+    """The services and the ASGI app over them."""
+    services = build_services(settings, clock)
+    handlers = AwsHandlers(
+        Identity(settings.account_id, settings.region),
+        services.datastores,
+        services.tagging,
+        ImageSetHandlers(services.reader, settings.region, settings.account_id),
+        ImportHandlers(services.imports),
+    )
+    authenticator = SigV4Authenticator(
+        CredentialStore([services.root_key]), clock, settings.clock_skew_seconds
+    )
     endpoint = AwsEndpoint(handlers, authenticator, settings.max_request_bytes)
     app = create_app(
         endpoint,
-        readiness_checks={"index": index.check, "blobs": blobs.check},
-        periodic=[Periodic("datastore-lifecycle", lifecycle.sweep, LIFECYCLE_INTERVAL_SECONDS)],
+        readiness_checks={"index": services.index.check, "blobs": services.blobs.check},
+        periodic=[
+            Periodic("datastore-lifecycle", services.lifecycle.sweep, LIFECYCLE_INTERVAL_SECONDS),
+            Periodic("import-jobs", services.runner.tick, IMPORT_POLL_SECONDS),
+        ],
+        on_startup=[services.runner.warm_up],
+        on_shutdown=[services.runner.stop],
     )
-    return Application(app, index, blobs, root_key, generated)
+    return Application(app, services)

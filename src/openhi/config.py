@@ -39,6 +39,9 @@ class Settings:
     max_request_bytes: int = 10 * 1024 * 1024
     datastore_transition_seconds: float = 1.0
     clock_skew_seconds: int = 900
+    import_workers: int = 0  # worker processes for import jobs; 0: one per CPU core
+    import_lease_seconds: float = 30.0  # a job whose process stops renewing this long is taken over
+    max_concurrent_import_jobs: int = 100  # SUBMITTED + IN_PROGRESS per data store (guide 22672-22776)
     log_level: str = "info"
 
     @property

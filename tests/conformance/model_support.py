@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import cache
@@ -204,11 +205,20 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def shape_violations(shape: Shape, value: Any, path: str = "$", *, body: bool = False) -> list[str]:
+def shape_violations(
+    shape: Shape,
+    value: Any,
+    path: str = "$",
+    *,
+    body: bool = False,
+    extra_patterns: Mapping[str, str] | None = None,
+) -> list[str]:
     """Everything about ``value`` (a decoded JSON document) that ``shape`` does not allow.
 
     ``body=True`` for a top-level output structure: only members without a ``location`` (header,
     status code ...) belong in the JSON body, and only those are required there.
+    ``extra_patterns`` (string shape name -> regex) names a documented OpenHI extension: a value of that
+    shape may match the regex instead of the model's pattern (every other constraint still applies).
     """
     problems: list[str] = []
     kind = shape.type_name
@@ -231,7 +241,9 @@ def shape_violations(shape: Shape, value: Any, path: str = "$", *, body: bool = 
                 problems.append(f"{path}.{name}: required member of {shape.name} is missing")
         for name, member in members.items():
             if name in value:
-                problems += shape_violations(member, value[name], f"{path}.{name}")
+                problems += shape_violations(
+                    member, value[name], f"{path}.{name}", extra_patterns=extra_patterns
+                )
         if shape.metadata.get("union") and len(value) != 1:
             problems.append(f"{path}: union {shape.name} must have exactly one member, has {len(value)}")
         return problems
@@ -240,15 +252,30 @@ def shape_violations(shape: Shape, value: Any, path: str = "$", *, body: bool = 
             return [f"{path}: {value!r} is not a JSON array ({shape.name})"]
         problems += _length(shape, len(value), path)
         for i, item in enumerate(value):
-            problems += shape_violations(shape.member, item, f"{path}[{i}]")  # type: ignore[attr-defined]
+            problems += shape_violations(
+                shape.member,  # type: ignore[attr-defined]
+                item,
+                f"{path}[{i}]",
+                extra_patterns=extra_patterns,
+            )
         return problems
     if kind == "map":
         if not isinstance(value, dict):
             return [f"{path}: {value!r} is not a JSON object ({shape.name})"]
         problems += _length(shape, len(value), path)
         for key, item in value.items():
-            problems += shape_violations(shape.key, key, f"{path}<key {key!r}>")  # type: ignore[attr-defined]
-            problems += shape_violations(shape.value, item, f"{path}[{key!r}]")  # type: ignore[attr-defined]
+            problems += shape_violations(
+                shape.key,  # type: ignore[attr-defined]
+                key,
+                f"{path}<key {key!r}>",
+                extra_patterns=extra_patterns,
+            )
+            problems += shape_violations(
+                shape.value,  # type: ignore[attr-defined]
+                item,
+                f"{path}[{key!r}]",
+                extra_patterns=extra_patterns,
+            )
         return problems
     if kind == "string":
         if not isinstance(value, str):
@@ -258,7 +285,9 @@ def shape_violations(shape: Shape, value: Any, path: str = "$", *, body: bool = 
         if enum and value not in enum:
             problems.append(f"{path}: {value!r} is not in the enum {shape.name} {enum}")
         pattern = shape.metadata.get("pattern")
-        if pattern and compiled_pattern(pattern).fullmatch(value) is None:
+        extension = (extra_patterns or {}).get(shape.name)
+        extended = extension is not None and re.fullmatch(extension, value) is not None
+        if pattern and not extended and compiled_pattern(pattern).fullmatch(value) is None:
             problems.append(f"{path}: {value!r} does not match {shape.name} pattern {pattern!r}")
         return problems
     if kind in ("integer", "long"):

@@ -4,11 +4,15 @@ Parameters are generated from each operation's input shape (required members onl
 reach its handler: implemented operations answer as modelled (success, or ResourceNotFoundException
 for the sample ids, which name nothing), the operations of later issues answer a parseable
 NotImplementedException (501) naming the operation. Nothing may answer 500 or UnknownOperationException
-(which would mean the route or the request parsing failed before the handler).
+(which would mean the route or the request parsing failed before the handler). With a data store that
+exists, StartDICOMImportJob's sample parameters (s3:// buckets the server cannot reach) start a job: 200
+and SUBMITTED at once, the job then FAILS with a message.
 """
 
 from __future__ import annotations
 
+import time
+import uuid
 from typing import Any, cast
 
 import pytest
@@ -25,6 +29,8 @@ from tests.conformance.model_support import (
 )
 
 from openhi.api.aws.handlers import PLANNED, AwsHandlers, Identity
+from openhi.api.aws.image_set_handlers import ImageSetHandlers
+from openhi.api.aws.import_handlers import ImportHandlers
 
 IMPLEMENTED = sorted(set(operation_names()) - set(PLANNED))
 
@@ -38,7 +44,13 @@ def _addresses_a_resource(name: str) -> bool:
 
 
 def test_the_handler_table_covers_exactly_the_model() -> None:
-    handlers = AwsHandlers(Identity(ACCOUNT_ID, REGION), cast(Any, None), cast(Any, None))
+    handlers = AwsHandlers(
+        Identity(ACCOUNT_ID, REGION),
+        cast(Any, None),
+        cast(Any, None),
+        ImageSetHandlers(cast(Any, None), REGION, ACCOUNT_ID),
+        ImportHandlers(cast(Any, None)),
+    )
     assert set(handlers.table) == set(operation_names())
     assert set(PLANNED) < set(operation_names())
 
@@ -96,7 +108,7 @@ def test_operation_reaches_its_handler(name: str, client: Any) -> None:
 
 @pytest.mark.parametrize("name", sorted(PLANNED))
 def test_planned_operation_error_parses_like_any_error(name: str, client: Any) -> None:
-    """Streaming outputs (GetImageFrame, GetImageSetMetadata) included: the 501 is a JSON error."""
+    """The 501 is a JSON error botocore parses like a modelled one."""
     op = operation(name)
     with pytest.raises(ClientError) as caught:
         getattr(client, xform_name(name))(**minimal_params(op, idempotency_tokens=False))
@@ -107,3 +119,39 @@ def test_planned_operation_error_parses_like_any_error(name: str, client: Any) -
     assert response["ResponseMetadata"]["HTTPHeaders"]["content-type"].startswith("application/json")
     assert f"calling the {name} operation" in str(caught.value)
     assert name in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["GetImageFrame", "GetImageSetMetadata"])
+def test_streaming_operation_error_is_a_json_error(name: str, client: Any) -> None:
+    """Outputs with a streaming payload still answer errors as JSON documents with x-amzn-ErrorType."""
+    with pytest.raises(client.exceptions.ResourceNotFoundException) as caught:
+        getattr(client, xform_name(name))(**minimal_params(operation(name), idempotency_tokens=False))
+    headers = caught.value.response["ResponseMetadata"]["HTTPHeaders"]
+    assert headers["x-amzn-errortype"] == "ResourceNotFoundException"
+    assert headers["content-type"].startswith("application/json")
+    assert caught.value.response["Error"]["Message"]
+
+
+def test_start_import_with_the_sample_parameters_submits_a_job(client: Any) -> None:
+    """In an ACTIVE data store the sample (unreachable) s3:// URIs give 200 SUBMITTED; the job then FAILS."""
+    datastore_id = client.create_datastore(clientToken=uuid.uuid4().hex)["datastoreId"]
+    deadline = time.monotonic() + 20
+    while (
+        client.get_datastore(datastoreId=datastore_id)["datastoreProperties"]["datastoreStatus"] != "ACTIVE"
+    ):
+        assert time.monotonic() < deadline, "data store never became ACTIVE"
+        time.sleep(0.1)
+    params = minimal_params(operation("StartDICOMImportJob"), idempotency_tokens=False)
+    started = client.start_dicom_import_job(**{**params, "datastoreId": datastore_id})
+    assert started["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert (started["datastoreId"], started["jobStatus"]) == (datastore_id, "SUBMITTED")
+    deadline = time.monotonic() + 120
+    while True:
+        job = client.get_dicom_import_job(datastoreId=datastore_id, jobId=started["jobId"])["jobProperties"]
+        if job["jobStatus"] not in ("SUBMITTED", "IN_PROGRESS"):
+            break
+        assert time.monotonic() < deadline, f"import job stuck: {job}"
+        time.sleep(0.1)
+    assert job["jobStatus"] == "FAILED", job
+    assert job["message"]
+    assert (job["inputS3Uri"], job["outputS3Uri"]) == (params["inputS3Uri"], params["outputS3Uri"])

@@ -66,5 +66,8 @@ def test_cli_errors(server: ServerProcess) -> None:
     result = server.aws("create-datastore", "--datastore-name", "bad name", check=False)
     assert result.returncode == 255
     assert "ValidationException" in result.stderr
-    result = server.aws("get-image-set", "--datastore-id", "a" * 32, "--image-set-id", "b" * 32, check=False)
+    ids = ("--datastore-id", "a" * 32, "--image-set-id", "b" * 32)
+    result = server.aws("delete-image-set", *ids, check=False)
     assert "NotImplementedException" in result.stderr
+    result = server.aws("get-image-set", *ids, check=False)
+    assert "ResourceNotFoundException" in result.stderr

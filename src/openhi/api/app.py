@@ -44,7 +44,11 @@ async def _loop(task: Periodic) -> None:
 
 
 def create_app(
-    aws: AwsEndpoint, readiness_checks: Mapping[str, Callable[[], None]], periodic: Sequence[Periodic] = ()
+    aws: AwsEndpoint,
+    readiness_checks: Mapping[str, Callable[[], None]],
+    periodic: Sequence[Periodic] = (),
+    on_startup: Sequence[Callable[[], object]] = (),
+    on_shutdown: Sequence[Callable[[], None]] = (),
 ) -> Starlette:
     """Assemble the routes and the lifespan.
 
@@ -63,6 +67,8 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        for start in on_startup:
+            await run_in_threadpool(start)
         tasks = [asyncio.create_task(_loop(task), name=task.name) for task in periodic]
         try:
             yield
@@ -70,6 +76,8 @@ def create_app(
             for running in tasks:
                 running.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            for stop in on_shutdown:
+                await run_in_threadpool(stop)
 
     app = Starlette(routes=[Route("/health", health, methods=["GET"])], lifespan=lifespan)
     # Every other path and method (OPTIONS, PATCH ...) reaches the native API and gets an AWS answer.

@@ -33,6 +33,17 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", parents=[common], help="run the server")
     commands.add_parser("config", parents=[common], help="print effective settings and their sources")
+    importing = commands.add_parser("import", parents=[common], help="import DICOM files into a data store")
+    importing.add_argument("source", help="a folder, file:///folder/ or s3://bucket/prefix/")
+    importing.add_argument("--datastore-id", required=True)
+    importing.add_argument("--output", help="where job outputs go (default {data_dir}/import-outputs/)")
+    datastore = commands.add_parser("datastore", help="data store commands").add_subparsers(
+        dest="datastore_command", required=True
+    )
+    create = datastore.add_parser(
+        "create", parents=[common], help="create a data store and wait until ACTIVE"
+    )
+    create.add_argument("name")
     return parser
 
 
@@ -68,8 +79,8 @@ def _serve(settings: Settings) -> int:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     application = build(settings)
-    if application.root_key_generated:
-        key = application.root_key
+    if application.services.root_key_generated:
+        key = application.services.root_key
         _announce_key(key.access_key_id, key.secret_access_key, settings.data_dir)
     print(
         f"OpenHI {__version__} on http://{settings.host}:{settings.port} "
@@ -95,9 +106,26 @@ def _serve(settings: Settings) -> int:
     try:
         server.run()
     finally:
-        application.index.close()
+        application.services.index.close()
     print("OpenHI stopped: in-flight requests finished, background work stopped", file=sys.stderr, flush=True)
     return 0
+
+
+def _local(args: argparse.Namespace, settings: Settings) -> int:
+    from rich.console import Console
+
+    from openhi.bootstrap import build_services
+    from openhi.cli.local import create_datastore, run_import
+
+    logging.basicConfig(level=logging.WARNING)
+    services = build_services(settings)
+    try:
+        if args.command == "import":
+            return run_import(services, settings, args.source, args.datastore_id, args.output, Console())
+        create_datastore(services, settings, args.name, Console())
+        return 0
+    finally:
+        services.index.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -108,7 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "config":
             _print_config(settings, sources)
             return 0
-        return _serve(settings)
+        if args.command == "serve":
+            return _serve(settings)
+        return _local(args, settings)
     except OpenHIError as exc:
         print(f"openhi: {exc.message}", file=sys.stderr)
         return 2

@@ -144,11 +144,9 @@ class DatastoreService:
             after = DatastorePageKey(datetime.fromisoformat(position["c"]), position["i"])
         limit = max_results or DEFAULT_PAGE_SIZE
         rows = self._index.run(lambda uow: uow.datastores.list_page(status, after, limit + 1), readonly=True)
-        page, more = rows[:limit], len(rows) > limit
-        token = None
-        if more:
-            last = page[-1]
-            token = self._tokens.encode(scope, {"c": last.created_at.isoformat(), "i": last.datastore_id})
+        page, token = self._tokens.paginate(
+            scope, rows, limit, lambda last: {"c": last.created_at.isoformat(), "i": last.datastore_id}
+        )
         return DatastorePage(page, token)
 
     def delete(self, datastore_id: str) -> Datastore:

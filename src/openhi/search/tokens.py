@@ -14,12 +14,13 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from openhi.errors import ValidationError
 
 TOKEN_LIFETIME_SECONDS = 24 * 3600
+T = TypeVar("T")
 
 
 def _b64(data: bytes) -> str:
@@ -67,3 +68,11 @@ class TokenCodec:
         if not isinstance(position, dict):
             raise invalid
         return position
+
+    def paginate(
+        self, scope: str, rows: Sequence[T], limit: int, position: Callable[[T], Mapping[str, Any]]
+    ) -> tuple[list[T], str | None]:
+        """Cut ``rows`` (fetched as ``limit + 1``) to a page, plus the next page's token (None at the end)."""
+        page = list(rows[:limit])
+        token = self.encode(scope, position(page[-1])) if len(rows) > limit else None
+        return page, token

@@ -93,9 +93,4 @@ class AwsEndpoint:
                 media_type="application/json",
                 headers={"x-amzn-RequestId": request_id, "x-amzn-ErrorType": code},
             )
-        return Response(
-            payload,
-            status_code=200,
-            media_type="application/json",
-            headers={"x-amzn-RequestId": request_id, **headers},
-        )
+        return Response(payload, status_code=200, headers={"x-amzn-RequestId": request_id, **headers})

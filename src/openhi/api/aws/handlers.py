@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from openhi.api.aws.image_set_handlers import ImageSetHandlers
+from openhi.api.aws.import_handlers import ImportHandlers
 from openhi.datastores.model import Datastore, DatastoreStatus, LosslessStorageFormat
 from openhi.datastores.service import CreateDatastoreRequest, DatastoreService
 from openhi.errors import NotImplementedYetError
@@ -21,13 +23,6 @@ Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 # Operations of the model that arrive with later issues, and what brings them.
 PLANNED = {
-    "StartDICOMImportJob": "DICOM import",
-    "GetDICOMImportJob": "DICOM import",
-    "ListDICOMImportJobs": "DICOM import",
-    "GetImageSet": "DICOM import",
-    "GetImageSetMetadata": "DICOM import",
-    "GetImageFrame": "DICOM import",
-    "ListImageSetVersions": "DICOM import",
     "SearchImageSets": "image set lifecycle",
     "UpdateImageSetMetadata": "image set lifecycle",
     "CopyImageSet": "image set lifecycle",
@@ -46,11 +41,25 @@ class Identity:
 class AwsHandlers:
     """The operation table of the native API."""
 
-    def __init__(self, identity: Identity, datastores: DatastoreService, tagging: TaggingService) -> None:
+    def __init__(
+        self,
+        identity: Identity,
+        datastores: DatastoreService,
+        tagging: TaggingService,
+        image_sets: ImageSetHandlers,
+        imports: ImportHandlers,
+    ) -> None:
         self._identity = identity
         self._datastores = datastores
         self._tagging = tagging
         self.table: dict[str, Handler] = {
+            "StartDICOMImportJob": imports.start,
+            "GetDICOMImportJob": imports.get,
+            "ListDICOMImportJobs": imports.list,
+            "GetImageSet": image_sets.get_image_set,
+            "GetImageSetMetadata": image_sets.get_image_set_metadata,
+            "GetImageFrame": image_sets.get_image_frame,
+            "ListImageSetVersions": image_sets.list_image_set_versions,
             "CreateDatastore": self.create_datastore,
             "GetDatastore": self.get_datastore,
             "ListDatastores": self.list_datastores,

@@ -109,11 +109,18 @@ def _jsonable(value: object) -> object:
 
 
 def serialize_response(operation: OperationModel, result: Mapping[str, Any]) -> tuple[dict[str, str], bytes]:
-    """Headers and JSON body for a successful result (members set to None are left out)."""
+    """Headers and body for a successful result (members set to None are left out).
+
+    The body is JSON, except when the output shape has a blob ``payload`` member (GetImageFrame,
+    GetImageSetMetadata): then that member's bytes are the whole body and ``Content-Type`` comes from the
+    ``contentType`` header member (aws-wire-api.md §13).
+    """
     shape = operation.output_shape
     headers: dict[str, str] = {}
     body: dict[str, object] = {}
     members = shape.members if shape is not None else {}
+    payload_name = shape.serialization.get("payload") if shape is not None else None
+    raw: bytes | None = None
     for name, value in result.items():
         if value is None:
             continue
@@ -122,6 +129,11 @@ def serialize_response(operation: OperationModel, result: Mapping[str, Any]) -> 
             raise KeyError(f"{operation.name} result has {name!r}, which its output shape does not")
         if member.serialization.get("location") == "header":
             headers[member.serialization.get("name", name)] = str(value)
+        elif name == payload_name and isinstance(value, bytes):
+            raw = value
         else:
             body[name] = _jsonable(value)
+    if raw is not None:
+        return headers, raw
+    headers.setdefault("Content-Type", "application/json")
     return headers, json.dumps(body, separators=(",", ":")).encode()

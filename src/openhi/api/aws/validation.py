@@ -25,6 +25,10 @@ from openhi.errors import ValidationError
 # Java regex classes used by the model that Python's re spells differently.
 _JAVA_CLASSES = {r"\p{ASCII}": r"[\x00-\x7F]"}
 
+# OpenHI extensions to the model's patterns, by shape name: import jobs also read and write local folders
+# (``file:///absolute/path/``), documented in docs/compatibility.md.
+PATTERN_EXTENSIONS = {"S3Uri": r"(s3://[a-z0-9][\.\-a-z0-9]{1,61}[a-z0-9](/.*)?)|(file:///.*)"}
+
 
 @cache
 def compiled_pattern(pattern: str) -> re.Pattern[str]:
@@ -106,7 +110,7 @@ class _Checker:
         enum = shape.enum
         if enum and value not in enum:
             self.fail(path, value, f"Member must satisfy enum value set: [{', '.join(enum)}]")
-        pattern = shape.metadata.get("pattern")
+        pattern = PATTERN_EXTENSIONS.get(shape.name) or shape.metadata.get("pattern")
         if pattern and compiled_pattern(pattern).fullmatch(value) is None:
             self.fail(path, value, f"Member must satisfy regular expression pattern: {pattern}")
         return value

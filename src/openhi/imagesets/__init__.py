@@ -1,0 +1,1 @@
+"""Image sets: the versioned unit of storage (normalized metadata + frames), grouping rules and reads."""

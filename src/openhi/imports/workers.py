@@ -1,0 +1,31 @@
+"""The worker-process side of imports: a process pool whose workers open their own blob stores.
+
+Workers are started with the ``spawn`` method (never ``fork``: the server holds threads and database
+connections), inherit the environment (so S3 endpoints and credentials are the server's), and keep one
+blob store per URL for their lifetime. Only ``FileTask`` goes in and ``FileOutcome`` comes out.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from functools import cache
+
+from openhi.blobs.factory import open_blob_store
+from openhi.blobs.port import BlobStore
+from openhi.imports.pipeline import FileOutcome, FileTask, import_file
+
+
+@cache
+def _store(url: str) -> BlobStore:
+    return open_blob_store(url)
+
+
+def run_task(task: FileTask) -> FileOutcome:
+    """Entry point executed in a worker process."""
+    return import_file(task, _store)
+
+
+def process_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of ``workers`` spawned processes."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
