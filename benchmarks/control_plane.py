@@ -47,9 +47,7 @@ def timed(label: str, count: int, call: Callable[[], object]) -> tuple[str, list
 def run(count: int, extra: list[str], env: dict[str, str]) -> None:
     """Start a server with ``extra`` flags, time every operation ``count`` times, print the table."""
     with tempfile.TemporaryDirectory() as tmp:
-        server = ServerProcess(
-            Path(tmp) / "data", server_env({"OPENHI_LOG_LEVEL": "error", **env}), extra
-        ).start()
+        server = ServerProcess(Path(tmp) / "data", server_env({"OPENHI_LOG_LEVEL": "error", **env}), extra).start()
         try:
             assert server.process is not None
             rss_start = rss_kib(server.process.pid)
@@ -98,9 +96,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--index-url")
     parser.add_argument("--blob-url")
-    parser.add_argument(
-        "--scaleout", action="store_true", help="fresh PostgreSQL database + moto S3 on loopback"
-    )
+    parser.add_argument("--scaleout", action="store_true", help="fresh PostgreSQL database + moto S3 on loopback")
     args = parser.parse_args()
     if not args.scaleout:
         chosen = (("--index-url", args.index_url), ("--blob-url", args.blob_url))

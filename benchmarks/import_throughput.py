@@ -43,9 +43,7 @@ def corpus(folder: Path, series: int, slices: int, size: int) -> tuple[int, int]
     return len(paths), sum(p.stat().st_size for p in paths)
 
 
-def import_once(
-    data_dir: Path, input_uri: str, env: dict[str, str]
-) -> tuple[float, dict[str, float], int, int]:
+def import_once(data_dir: Path, input_uri: str, env: dict[str, str]) -> tuple[float, dict[str, float], int, int]:
     """(seconds, summed stage seconds, stored frame bytes, files) of one import into a fresh data dir."""
     os.environ.update(env)
     settings, _ = load_settings(

@@ -69,9 +69,7 @@ class Application:
 
 def token_secret(root_key: AccessKey) -> bytes:
     """Pagination token secret, derived so that every process with the same root key shares it."""
-    return hmac.new(
-        root_key.secret_access_key.encode(), b"openhi pagination tokens v1", hashlib.sha256
-    ).digest()
+    return hmac.new(root_key.secret_access_key.encode(), b"openhi pagination tokens v1", hashlib.sha256).digest()
 
 
 def _open_index(url: str) -> SqlIndex:
@@ -117,9 +115,7 @@ def import_runner(settings: Settings, index: Index, blobs: BlobStore, clock: Clo
 
 def build_services(settings: Settings, clock: Clock = utc_now) -> Services:
     """Open the backends (running index migrations) and the services over them."""
-    root_key, generated = load_or_create_root_key(
-        settings.access_key_id, settings.secret_access_key, settings.data_dir
-    )
+    root_key, generated = load_or_create_root_key(settings.access_key_id, settings.secret_access_key, settings.data_dir)
     index = _open_index(settings.effective_index_url)
     if not settings.blob_url:  # the embedded default lives in the data dir; a given URL must already exist
         (settings.data_dir / "blobs").mkdir(parents=True, exist_ok=True)
@@ -150,9 +146,7 @@ def build(settings: Settings, clock: Clock = utc_now) -> Application:
         ImageSetHandlers(services.reader, settings.region, settings.account_id),
         ImportHandlers(services.imports),
     )
-    authenticator = SigV4Authenticator(
-        CredentialStore([services.root_key]), clock, settings.clock_skew_seconds
-    )
+    authenticator = SigV4Authenticator(CredentialStore([services.root_key]), clock, settings.clock_skew_seconds)
     endpoint = AwsEndpoint(handlers, authenticator, settings.max_request_bytes)
     app = create_app(
         endpoint,

@@ -40,10 +40,7 @@ class ResourceArn:
     partition: str = "aws"
 
     def __str__(self) -> str:
-        base = (
-            f"arn:{self.partition}:medical-imaging:{self.region}:{self.account_id}"
-            f":datastore/{self.datastore_id}"
-        )
+        base = f"arn:{self.partition}:medical-imaging:{self.region}:{self.account_id}:datastore/{self.datastore_id}"
         return base if self.image_set_id is None else f"{base}/imageset/{self.image_set_id}"
 
     @classmethod

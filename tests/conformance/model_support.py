@@ -107,9 +107,7 @@ def modelled_status(shape: Shape) -> int:
 def operations_listing(error_name: str) -> list[str]:
     """Operations whose ``errors`` include ``error_name``."""
     return [
-        name
-        for name in operation_names()
-        if any(shape.name == error_name for shape in operation(name).error_shapes)
+        name for name in operation_names() if any(shape.name == error_name for shape in operation(name).error_shapes)
     ]
 
 
@@ -241,9 +239,7 @@ def shape_violations(
                 problems.append(f"{path}.{name}: required member of {shape.name} is missing")
         for name, member in members.items():
             if name in value:
-                problems += shape_violations(
-                    member, value[name], f"{path}.{name}", extra_patterns=extra_patterns
-                )
+                problems += shape_violations(member, value[name], f"{path}.{name}", extra_patterns=extra_patterns)
         if shape.metadata.get("union") and len(value) != 1:
             problems.append(f"{path}: union {shape.name} must have exactly one member, has {len(value)}")
         return problems

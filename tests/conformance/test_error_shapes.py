@@ -195,9 +195,7 @@ INVALID_CALLS: list[Any] = [
     pytest.param(lambda c: c.create_datastore(losslessStorageFormat="FOO"), id="bad-enum-losslessStorage"),
     pytest.param(lambda c: c.create_datastore(datastoreName="x" * 257), id="datastoreName-too-long"),
     pytest.param(lambda c: c.create_datastore(datastoreName="bad name!"), id="datastoreName-pattern"),
-    pytest.param(
-        lambda c: c.tag_resource(resourceArn="arn:aws:s3:::bucket", tags={"k": "v"}), id="bad-resourceArn"
-    ),
+    pytest.param(lambda c: c.tag_resource(resourceArn="arn:aws:s3:::bucket", tags={"k": "v"}), id="bad-resourceArn"),
 ]
 
 

@@ -134,9 +134,7 @@ class RawClient:
             body = body.encode()
         signed = AWSRequest(method=request["method"], url=url, data=body, headers=dict(request["headers"]))
         SigV4Auth(self.credentials, SERVICE_NAME, REGION).add_auth(signed)
-        with self.http.stream(
-            request["method"], url, headers=dict(signed.headers.items()), content=body
-        ) as streamed:
+        with self.http.stream(request["method"], url, headers=dict(signed.headers.items()), content=body) as streamed:
             # iter_raw: the bytes botocore would see (httpx would otherwise gunzip Content-Encoding: gzip).
             response = RawResponse(streamed.status_code, streamed.headers, b"".join(streamed.iter_raw()))
         assert response.status_code == 200, f"{name}: {response.status_code} {response.text}"
@@ -162,9 +160,7 @@ def _wait_until(raw: RawClient, datastore_id: str, status: str, timeout: float =
         time.sleep(0.1)
 
 
-def _import(
-    raw: RawClient, datastore_id: str, input_uri: str, output_uri: str, **optional: Any
-) -> dict[str, Any]:
+def _import(raw: RawClient, datastore_id: str, input_uri: str, output_uri: str, **optional: Any) -> dict[str, Any]:
     """StartDICOMImportJob, then GetDICOMImportJob until the job ends; the job's properties."""
     started = raw.call(
         "StartDICOMImportJob",
@@ -194,9 +190,9 @@ def _drive_imports(raw: RawClient, folder: Path) -> None:
     output = folder / "output"
     output.mkdir()
     input_uri, output_uri = f"{series.as_uri()}/", f"{output.as_uri()}/"
-    datastore_id = raw.call(
-        "CreateDatastore", clientToken=uuid.uuid4().hex, datastoreName="conformance-imports"
-    )["datastoreId"]
+    datastore_id = raw.call("CreateDatastore", clientToken=uuid.uuid4().hex, datastoreName="conformance-imports")[
+        "datastoreId"
+    ]
     _wait_until(raw, datastore_id, "ACTIVE")
 
     first = _import(
@@ -267,9 +263,7 @@ def _drive_imports(raw: RawClient, folder: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def recorded(
-    server: ServerProcess, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, list[RawResponse]]]:
+def recorded(server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, list[RawResponse]]]:
     """Drive every implemented operation, with and without its optional members; raw responses by op."""
     raw = RawClient(server.endpoint)
     full = raw.call(
@@ -410,9 +404,7 @@ def test_s3_uris_of_import_jobs_meet_the_models_own_pattern(recorded: dict[str, 
 
 
 @pytest.mark.parametrize("name", sorted(STREAMING))
-def test_streaming_responses_carry_the_models_header_members(
-    name: str, recorded: dict[str, list[RawResponse]]
-) -> None:
+def test_streaming_responses_carry_the_models_header_members(name: str, recorded: dict[str, list[RawResponse]]) -> None:
     shape = output_shape(name)
     for response in recorded[name]:
         assert response.headers.get("x-amzn-requestid")
@@ -438,9 +430,7 @@ def test_image_frames_are_htj2k(recorded: dict[str, list[RawResponse]]) -> None:
 
 
 @pytest.mark.parametrize("name", IMPLEMENTED)
-def test_every_declared_member_is_emitted_somewhere(
-    name: str, recorded: dict[str, list[RawResponse]]
-) -> None:
+def test_every_declared_member_is_emitted_somewhere(name: str, recorded: dict[str, list[RawResponse]]) -> None:
     """The scenario covers every member of the output shape: a member the model adds shows up here.
 
     Streaming outputs: every member (payload and headers) must come out of botocore's parser.

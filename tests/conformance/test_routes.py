@@ -59,9 +59,7 @@ def _render(request_uri: str, labels: dict[str, str]) -> str:
 def _serialize(name: str, samples: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
     op = operation(name)
     params = minimal_params(op, samples=samples)
-    request: dict[str, Any] = create_serializer("rest-json", include_validation=True).serialize_to_request(
-        params, op
-    )
+    request: dict[str, Any] = create_serializer("rest-json", include_validation=True).serialize_to_request(params, op)
     return params, request
 
 
@@ -131,9 +129,7 @@ def test_router_holds_exactly_the_model_routes() -> None:
         (operation(name).http["method"], operation(name).http["requestUri"].split("?")[0], name)
         for name in operation_names()
     }
-    router_routes = {
-        (route.method, "/" + "/".join(route.segments), route.operation.name) for route in ROUTER.routes
-    }
+    router_routes = {(route.method, "/" + "/".join(route.segments), route.operation.name) for route in ROUTER.routes}
     assert len(ROUTER.routes) == len(router_routes) == 18, "duplicate routes"
     assert router_routes - model_routes == set(), "routes the model does not have"
     assert model_routes - router_routes == set(), "model operations without a route"

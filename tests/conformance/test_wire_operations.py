@@ -38,9 +38,7 @@ IMPLEMENTED = sorted(set(operation_names()) - set(PLANNED))
 def _addresses_a_resource(name: str) -> bool:
     """Operations with URI labels name an existing resource; the sample ids name none."""
     shape = operation(name).input_shape
-    return shape is not None and any(
-        member.serialization.get("location") == "uri" for member in shape.members.values()
-    )
+    return shape is not None and any(member.serialization.get("location") == "uri" for member in shape.members.values())
 
 
 def test_the_handler_table_covers_exactly_the_model() -> None:
@@ -136,9 +134,7 @@ def test_start_import_with_the_sample_parameters_submits_a_job(client: Any) -> N
     """In an ACTIVE data store the sample (unreachable) s3:// URIs give 200 SUBMITTED; the job then FAILS."""
     datastore_id = client.create_datastore(clientToken=uuid.uuid4().hex)["datastoreId"]
     deadline = time.monotonic() + 20
-    while (
-        client.get_datastore(datastoreId=datastore_id)["datastoreProperties"]["datastoreStatus"] != "ACTIVE"
-    ):
+    while client.get_datastore(datastoreId=datastore_id)["datastoreProperties"]["datastoreStatus"] != "ACTIVE":
         assert time.monotonic() < deadline, "data store never became ACTIVE"
         time.sleep(0.1)
     params = minimal_params(operation("StartDICOMImportJob"), idempotency_tokens=False)

@@ -189,9 +189,7 @@ def test_transition_is_compare_and_set(index: Index) -> None:
     assert move() is False
     assert get(index, store.datastore_id) == store.with_status(DatastoreStatus.ACTIVE, later)
     unknown = index.run(
-        lambda uow: uow.datastores.transition(
-            new_id(), DatastoreStatus.ACTIVE, DatastoreStatus.DELETING, later
-        )
+        lambda uow: uow.datastores.transition(new_id(), DatastoreStatus.ACTIVE, DatastoreStatus.DELETING, later)
     )
     assert unknown is False
 
@@ -206,9 +204,7 @@ def test_failed_unit_of_work_rolls_back_everything(index: Index) -> None:
         uow.datastores.add(doomed)
         uow.tags.put(kept.datastore_id, None, {"team": "b", "extra": "x"})
         uow.tags.put(doomed.datastore_id, None, {"k": "v"})
-        assert uow.datastores.transition(
-            kept.datastore_id, DatastoreStatus.CREATING, DatastoreStatus.ACTIVE, T0
-        )
+        assert uow.datastores.transition(kept.datastore_id, DatastoreStatus.CREATING, DatastoreStatus.ACTIVE, T0)
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError, match="boom"):

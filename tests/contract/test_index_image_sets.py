@@ -89,9 +89,7 @@ def add_image_sets(index: Index, *image_sets: ImageSet) -> None:
 
 
 def get(index: Index, image_set: ImageSet) -> ImageSet | None:
-    return index.run(
-        lambda uow: uow.image_sets.get(image_set.datastore_id, image_set.image_set_id), readonly=True
-    )
+    return index.run(lambda uow: uow.image_sets.get(image_set.datastore_id, image_set.image_set_id), readonly=True)
 
 
 # -- image sets -----------------------------------------------------------------------------------------
@@ -199,9 +197,7 @@ def test_find_primary_picks_the_primary_live_image_set_of_the_series_in_the_data
     add_image_sets(index, deleted_primary, secondary, target, other_series, elsewhere)
 
     def primary(datastore_id: str, series_instance_uid: str) -> ImageSet | None:
-        return index.run(
-            lambda uow: uow.image_sets.find_primary(datastore_id, series_instance_uid), readonly=True
-        )
+        return index.run(lambda uow: uow.image_sets.find_primary(datastore_id, series_instance_uid), readonly=True)
 
     assert primary(store, series) == target
     assert primary(other, series) == elsewhere
@@ -219,9 +215,7 @@ def test_find_primary_picks_the_primary_live_image_set_of_the_series_in_the_data
 # -- versions ------------------------------------------------------------------------------------------
 
 
-def test_versions_add_get_and_list_newest_first_with_keyset(
-    index: Index, new_datastore: NewDatastore
-) -> None:
+def test_versions_add_get_and_list_newest_first_with_keyset(index: Index, new_datastore: NewDatastore) -> None:
     store = new_datastore()
     image_set, neighbour = make_image_set(store), make_image_set(store)
     add_image_sets(index, image_set, neighbour)
@@ -267,9 +261,7 @@ def test_versions_add_get_and_list_newest_first_with_keyset(
     assert got.created_at.utcoffset() == timedelta(0)
     assert index.run(lambda uow: uow.image_sets.get_version(store, image_set.image_set_id, 9)) is None
     assert index.run(lambda uow: uow.image_sets.get_version(store, neighbour.image_set_id, 1)) == other
-    assert index.run(lambda uow: uow.image_sets.list_versions(store, neighbour.image_set_id, None, 9)) == [
-        other
-    ]
+    assert index.run(lambda uow: uow.image_sets.list_versions(store, neighbour.image_set_id, None, 9)) == [other]
 
 
 def test_duplicate_version_conflicts_and_leaves_the_unit_of_work_usable(
@@ -306,9 +298,7 @@ def test_duplicate_version_conflicts_and_leaves_the_unit_of_work_usable(
 # -- frames ----------------------------------------------------------------------------------------------
 
 
-def test_frames_are_added_idempotently_and_isolated_by_image_set(
-    index: Index, new_datastore: NewDatastore
-) -> None:
+def test_frames_are_added_idempotently_and_isolated_by_image_set(index: Index, new_datastore: NewDatastore) -> None:
     store, other = new_datastore(), new_datastore()
     one, two = new_id(), new_id()
     frame = new_id()
@@ -322,9 +312,7 @@ def test_frames_are_added_idempotently_and_isolated_by_image_set(
     index.run(lambda uow: uow.image_sets.add_frames([]))
 
     def frame_of(datastore_id: str, image_set_id: str, frame_id: str) -> FrameRef | None:
-        return index.run(
-            lambda uow: uow.image_sets.get_frame(datastore_id, image_set_id, frame_id), readonly=True
-        )
+        return index.run(lambda uow: uow.image_sets.get_frame(datastore_id, image_set_id, frame_id), readonly=True)
 
     assert frame_of(store, one, frame) == big  # the first write stays
     assert frame_of(store, one, small.frame_id) == small
@@ -338,9 +326,7 @@ def test_frames_are_added_idempotently_and_isolated_by_image_set(
     assert frame_of(store, one, frame) == big
 
 
-def test_failed_unit_of_work_leaves_no_image_set_version_or_frame(
-    index: Index, new_datastore: NewDatastore
-) -> None:
+def test_failed_unit_of_work_leaves_no_image_set_version_or_frame(index: Index, new_datastore: NewDatastore) -> None:
     store = new_datastore()
     kept = make_image_set(store)
     add_image_sets(index, kept)

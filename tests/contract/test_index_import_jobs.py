@@ -139,9 +139,7 @@ def test_client_token_is_unique_per_datastore(index: Index, new_datastore: NewDa
         add_jobs(index, make_job(new_id()))
 
 
-def test_conflict_caught_inside_the_unit_of_work_leaves_it_usable(
-    index: Index, new_datastore: NewDatastore
-) -> None:
+def test_conflict_caught_inside_the_unit_of_work_leaves_it_usable(index: Index, new_datastore: NewDatastore) -> None:
     store = new_datastore()
     add_jobs(index, make_job(store, token="same"))
     later = make_job(store)
@@ -158,9 +156,7 @@ def test_conflict_caught_inside_the_unit_of_work_leaves_it_usable(
     assert get(index, later) == later
 
 
-def test_list_is_newest_first_with_keyset_pages_and_status_filter(
-    index: Index, new_datastore: NewDatastore
-) -> None:
+def test_list_is_newest_first_with_keyset_pages_and_status_filter(index: Index, new_datastore: NewDatastore) -> None:
     store, other = new_datastore(), new_datastore()
     tie = T0 + timedelta(seconds=10)
     jobs = [
@@ -212,9 +208,7 @@ def test_count_in(index: Index, new_datastore: NewDatastore) -> None:
 # -- leases -----------------------------------------------------------------------------------------------
 
 
-def test_runnable_lists_unleased_or_expired_active_jobs_oldest_first(
-    index: Index, new_datastore: NewDatastore
-) -> None:
+def test_runnable_lists_unleased_or_expired_active_jobs_oldest_first(index: Index, new_datastore: NewDatastore) -> None:
     store, other = new_datastore(), new_datastore()
     now = T0 + timedelta(hours=1)
 
@@ -275,9 +269,7 @@ def test_claim_takes_renews_or_refuses_the_lease(index: Index, new_datastore: Ne
 # -- files ------------------------------------------------------------------------------------------------
 
 
-def test_files_are_added_idempotently_listed_in_order_and_recorded(
-    index: Index, new_datastore: NewDatastore
-) -> None:
+def test_files_are_added_idempotently_listed_in_order_and_recorded(index: Index, new_datastore: NewDatastore) -> None:
     store = new_datastore()
     job, other = make_job(store), make_job(store)
     add_jobs(index, job, other)
@@ -301,9 +293,7 @@ def test_files_are_added_idempotently_listed_in_order_and_recorded(
     staged_b = replace(files[0], status=FileStatus.STAGED, group_key="series-b", result=every_byte)
     staged_a = replace(files[1], status=FileStatus.STAGED, group_key="series-a", result=b"\x1f\x8b\x00")
     staged_a2 = replace(big, status=FileStatus.STAGED, group_key="series-a", result=b"")
-    failed = replace(
-        files[2], status=FileStatus.FAILED, error_type="InvalidDicom", error_message="not a DICOM file"
-    )
+    failed = replace(files[2], status=FileStatus.FAILED, error_type="InvalidDicom", error_message="not a DICOM file")
 
     def record(uow: UnitOfWork) -> None:
         for outcome in (staged_b, staged_a2, staged_a, failed):

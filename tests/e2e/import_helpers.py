@@ -40,9 +40,7 @@ def upload(s3: S3Server, folder: Path, bucket: str, prefix: str) -> list[str]:
     return keys
 
 
-def run_job(
-    client: Any, datastore_id: str, input_uri: str, output_uri: str, timeout: float = 180
-) -> dict[str, Any]:
+def run_job(client: Any, datastore_id: str, input_uri: str, output_uri: str, timeout: float = 180) -> dict[str, Any]:
     """StartDICOMImportJob, then poll GetDICOMImportJob until the job ends; return its properties."""
     started = client.start_dicom_import_job(
         datastoreId=datastore_id,
@@ -96,11 +94,7 @@ def metadata(client: Any, datastore_id: str, image_set_id: str, version: str | N
 
 def instances(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """SOP Instance UID -> instance entry, across the document's series."""
-    return {
-        sop: entry
-        for series in document["Study"]["Series"].values()
-        for sop, entry in series["Instances"].items()
-    }
+    return {sop: entry for series in document["Study"]["Series"].values() for sop, entry in series["Instances"].items()}
 
 
 def check_frames(client: Any, datastore_id: str, image_set_id: str, originals: dict[str, Path]) -> int:

@@ -29,10 +29,7 @@ def test_create_is_creating_then_active_with_all_properties(client: Any) -> None
     assert properties["losslessStorageFormat"] == "HTJ2K"
     assert properties["kmsKeyArn"] == KMS
     assert properties["lambdaAuthorizerArn"] == LAMBDA
-    assert (
-        properties["datastoreArn"]
-        == f"arn:aws:medical-imaging:us-east-1:123456789012:datastore/{datastore_id}"
-    )
+    assert properties["datastoreArn"] == f"arn:aws:medical-imaging:us-east-1:123456789012:datastore/{datastore_id}"
     assert isinstance(properties["createdAt"], datetime)
     assert properties["updatedAt"] >= properties["createdAt"]
     assert client.list_tags_for_resource(resourceArn=properties["datastoreArn"])["tags"] == {"env": "dev"}
@@ -110,9 +107,7 @@ def test_delete_is_deleting_then_deleted(client: Any) -> None:
     wait_for_status(client, datastore_id, "ACTIVE")
     deleting = client.delete_datastore(datastoreId=datastore_id)
     assert (deleting["datastoreId"], deleting["datastoreStatus"]) == (datastore_id, "DELETING")
-    assert (
-        client.get_datastore(datastoreId=datastore_id)["datastoreProperties"]["datastoreStatus"] == "DELETING"
-    )
+    assert client.get_datastore(datastoreId=datastore_id)["datastoreProperties"]["datastoreStatus"] == "DELETING"
     wait_for_status(client, datastore_id, "DELETED")
     assert client.delete_datastore(datastoreId=datastore_id)["datastoreStatus"] == "DELETED"  # idempotent
     deleted = client.list_datastores(datastoreStatus="DELETED")["datastoreSummaries"]
@@ -148,9 +143,7 @@ def test_create_validation_names_the_field(client: Any, kwargs: dict[str, Any], 
 
 
 def test_quota_of_active_datastores(make_server: ServerFactory) -> None:
-    server = make_server(
-        env={"OPENHI_MAX_ACTIVE_DATASTORES": "2", "OPENHI_DATASTORE_TRANSITION_SECONDS": "0.2"}
-    )
+    server = make_server(env={"OPENHI_MAX_ACTIVE_DATASTORES": "2", "OPENHI_DATASTORE_TRANSITION_SECONDS": "0.2"})
     client = server.client()
     first = client.create_datastore(datastoreName="q1")["datastoreId"]
     client.create_datastore(datastoreName="q2")

@@ -92,24 +92,15 @@ def test_series_split_across_jobs_reimport_and_conflict(
     upload(s3_server, tmp_path / "b", bucket, "b")
     first = run_job(client, datastore, f"s3://{bucket}/a/", f"s3://{bucket}/out/")
     second = run_job(client, datastore, f"s3://{bucket}/b/", f"s3://{bucket}/out/")
-    first_set = read_outputs(s3_server, f"s3://{bucket}/out/", first)["success"][0]["importResponse"][
-        "imageSetId"
-    ]
-    second_set = read_outputs(s3_server, f"s3://{bucket}/out/", second)["success"][0]["importResponse"][
-        "imageSetId"
-    ]
+    first_set = read_outputs(s3_server, f"s3://{bucket}/out/", first)["success"][0]["importResponse"]["imageSetId"]
+    second_set = read_outputs(s3_server, f"s3://{bucket}/out/", second)["success"][0]["importResponse"]["imageSetId"]
     assert first_set == second_set  # one primary image set per series, across jobs
     assert client.get_image_set(datastoreId=datastore, imageSetId=first_set)["versionId"] == "2"
     assert len(instances(metadata(client, datastore, first_set))) == 4
     assert len(instances(metadata(client, datastore, first_set, "1"))) == 2  # older versions stay readable
 
     again = run_job(client, datastore, f"s3://{bucket}/a/", f"s3://{bucket}/out/")  # re-import two instances
-    assert (
-        read_outputs(s3_server, f"s3://{bucket}/out/", again)["manifest"]["jobSummary"][
-            "numberOfImportedFiles"
-        ]
-        == 2
-    )
+    assert read_outputs(s3_server, f"s3://{bucket}/out/", again)["manifest"]["jobSummary"]["numberOfImportedFiles"] == 2
     assert client.get_image_set(datastoreId=datastore, imageSetId=first_set)["versionId"] == "3"
     assert len(instances(metadata(client, datastore, first_set))) == 4  # replaced, not duplicated
 
@@ -122,15 +113,11 @@ def test_series_split_across_jobs_reimport_and_conflict(
     response = read_outputs(s3_server, f"s3://{bucket}/out/", job)["success"][0]["importResponse"]
     assert response["isPrimary"] is False
     assert response["imageSetId"] != first_set
-    assert (
-        client.get_image_set(datastoreId=datastore, imageSetId=response["imageSetId"])["isPrimary"] is False
-    )
+    assert client.get_image_set(datastoreId=datastore, imageSetId=response["imageSetId"])["isPrimary"] is False
     versions = client.list_image_set_versions(datastoreId=datastore, imageSetId=first_set, maxResults=2)
     assert [v["versionId"] for v in versions["imageSetPropertiesList"]] == ["3", "2"]
     assert versions["imageSetPropertiesList"][0]["ImageSetWorkflowStatus"] == "UPDATED"
-    rest = client.list_image_set_versions(
-        datastoreId=datastore, imageSetId=first_set, nextToken=versions["nextToken"]
-    )
+    rest = client.list_image_set_versions(datastoreId=datastore, imageSetId=first_set, nextToken=versions["nextToken"])
     assert [v["versionId"] for v in rest["imageSetPropertiesList"]] == ["1"]
     assert "nextToken" not in rest
 
@@ -179,9 +166,7 @@ def test_a_job_interrupted_by_a_crash_completes_after_restart(
         if backend == "scaleout":
             url = stack.enter_context(fresh_postgres_database())
             args = ["--index-url", url, "--blob-url", f"s3://{s3_server.new_bucket()}/openhi"]
-        env = server_env(
-            {**s3_server.env(), "OPENHI_IMPORT_LEASE_SECONDS": "2", "OPENHI_IMPORT_WORKERS": "1"}
-        )
+        env = server_env({**s3_server.env(), "OPENHI_IMPORT_LEASE_SECONDS": "2", "OPENHI_IMPORT_WORKERS": "1"})
         first = ServerProcess(tmp_path / "data", env, args).start()
         client = first.client()
         datastore_id = client.create_datastore(datastoreName="crash")["datastoreId"]
@@ -194,18 +179,14 @@ def test_a_job_interrupted_by_a_crash_completes_after_restart(
         )
         deadline = time.monotonic() + 60
         while (
-            client.get_dicom_import_job(datastoreId=datastore_id, jobId=started["jobId"])["jobProperties"][
-                "jobStatus"
-            ]
+            client.get_dicom_import_job(datastoreId=datastore_id, jobId=started["jobId"])["jobProperties"]["jobStatus"]
             == "SUBMITTED"
         ):
             assert time.monotonic() < deadline
             time.sleep(0.05)
         time.sleep(1.0)  # some files staged, not all
         assert first.process is not None
-        status = client.get_dicom_import_job(datastoreId=datastore_id, jobId=started["jobId"])[
-            "jobProperties"
-        ]
+        status = client.get_dicom_import_job(datastoreId=datastore_id, jobId=started["jobId"])["jobProperties"]
         assert status["jobStatus"] == "IN_PROGRESS"  # the kill really lands in the middle of the job
         first.process.kill()
         first.process.wait(10)
@@ -214,9 +195,7 @@ def test_a_job_interrupted_by_a_crash_completes_after_restart(
             client = second.client()
             deadline = time.monotonic() + 180
             while True:
-                job = client.get_dicom_import_job(datastoreId=datastore_id, jobId=started["jobId"])[
-                    "jobProperties"
-                ]
+                job = client.get_dicom_import_job(datastoreId=datastore_id, jobId=started["jobId"])["jobProperties"]
                 if job["jobStatus"] in ("COMPLETED", "FAILED"):
                     break
                 assert time.monotonic() < deadline, job
@@ -230,10 +209,7 @@ def test_a_job_interrupted_by_a_crash_completes_after_restart(
             document = metadata(client, datastore_id, image_set["imageSetId"])
             assert len(instances(document)) == 120
             assert (
-                client.get_image_set(datastoreId=datastore_id, imageSetId=image_set["imageSetId"])[
-                    "versionId"
-                ]
-                == "1"
+                client.get_image_set(datastoreId=datastore_id, imageSetId=image_set["imageSetId"])["versionId"] == "1"
             )
         finally:
             assert second.stop() == 0

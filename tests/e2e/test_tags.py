@@ -26,9 +26,7 @@ def index(server: ServerProcess) -> Iterator[SqlIndex]:
 
 @pytest.fixture
 def datastore(client: Any) -> dict[str, Any]:
-    datastore_id = client.create_datastore(datastoreName="tagged", tags={"env": "dev", "team": "rad"})[
-        "datastoreId"
-    ]
+    datastore_id = client.create_datastore(datastoreName="tagged", tags={"env": "dev", "team": "rad"})["datastoreId"]
     return wait_for_status(client, datastore_id, "ACTIVE")
 
 
@@ -82,20 +80,14 @@ def test_unknown_and_malformed_arns(client: Any, datastore: dict[str, Any]) -> N
             "ResourceNotFoundException",
             404,
         )
-        assert (
-            error_of(client.tag_resource, resourceArn=arn, tags={"a": "b"})[0] == "ResourceNotFoundException"
-        )
-        assert (
-            error_of(client.untag_resource, resourceArn=arn, tagKeys=["a"])[0] == "ResourceNotFoundException"
-        )
+        assert error_of(client.tag_resource, resourceArn=arn, tags={"a": "b"})[0] == "ResourceNotFoundException"
+        assert error_of(client.untag_resource, resourceArn=arn, tagKeys=["a"])[0] == "ResourceNotFoundException"
     code, status, message = error_of(client.list_tags_for_resource, resourceArn="arn:aws:s3:::my-bucket")
     assert (code, status) == ("ValidationException", 400)
     assert "resourceArn" in message
 
 
-def test_tags_on_an_image_set_and_delete_guard(
-    client: Any, datastore: dict[str, Any], index: SqlIndex
-) -> None:
+def test_tags_on_an_image_set_and_delete_guard(client: Any, datastore: dict[str, Any], index: SqlIndex) -> None:
     datastore_id = datastore["datastoreId"]
     image_set_id = "c" * 32
     insert_image_set(index, datastore_id, image_set_id)
@@ -121,9 +113,7 @@ def test_delete_purges_blobs_and_tags(
         if name.startswith("AWS_"):
             monkeypatch.setenv(name, value)
     blobs = open_blob_store(server.blob_url)
-    assert list(blobs.iter_prefix(f"datastores/{datastore_id}/")) == [
-        f"datastores/{datastore_id}/datastore.json"
-    ]
+    assert list(blobs.iter_prefix(f"datastores/{datastore_id}/")) == [f"datastores/{datastore_id}/datastore.json"]
     client.delete_datastore(datastoreId=datastore_id)
     wait_for_status(client, datastore_id, "DELETED")
     assert list(blobs.iter_prefix(f"datastores/{datastore_id}/")) == []

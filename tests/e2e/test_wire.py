@@ -68,9 +68,7 @@ def test_any_region_is_accepted(server: ServerProcess) -> None:
     assert response.status_code == 200, response.text
 
 
-@pytest.mark.parametrize(
-    ("minutes", "fragment"), [(-16, "Signature expired"), (16, "Signature not yet current")]
-)
+@pytest.mark.parametrize(("minutes", "fragment"), [(-16, "Signature expired"), (16, "Signature not yet current")])
 def test_clock_skew_over_15_minutes(server: ServerProcess, minutes: int, fragment: str) -> None:
     with signing_time(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=minutes)):
         request = signed("GET", f"{server.endpoint}/datastore")
@@ -86,9 +84,7 @@ def test_clock_skew_within_15_minutes(server: ServerProcess) -> None:
 def test_tampered_body_query_and_path(server: ServerProcess) -> None:
     body = json.dumps({"datastoreName": "signed", "clientToken": "tok-tamper"}).encode()
     request = signed("POST", f"{server.endpoint}/datastore", body, {"Content-Type": "application/json"})
-    forged = httpx.Request(
-        "POST", request.url, content=body.replace(b"signed", b"forged"), headers=request.headers
-    )
+    forged = httpx.Request("POST", request.url, content=body.replace(b"signed", b"forged"), headers=request.headers)
     forged.headers["content-length"] = str(len(forged.content))
     assert_aws_error(send(forged), 403, "InvalidSignatureException")
     listing = signed("GET", f"{server.endpoint}/datastore?maxResults=2")
@@ -131,10 +127,7 @@ def post_json(server: ServerProcess, path: str, body: bytes) -> httpx.Response:
     ],
 )
 def test_malformed_bodies(server: ServerProcess, body: bytes, fragment: str) -> None:
-    assert (
-        fragment
-        in assert_aws_error(post_json(server, "/datastore", body), 400, "ValidationException")["message"]
-    )
+    assert fragment in assert_aws_error(post_json(server, "/datastore", body), 400, "ValidationException")["message"]
 
 
 def test_query_type_errors(server: ServerProcess) -> None:
@@ -154,9 +147,7 @@ def test_any_method_gets_an_aws_answer(server: ServerProcess) -> None:
         assert_aws_error(
             httpx.request(method, f"{server.endpoint}/datastore"), 403, "MissingAuthenticationTokenException"
         )
-        assert_aws_error(
-            send(signed(method, f"{server.endpoint}/datastore")), 404, "UnknownOperationException"
-        )
+        assert_aws_error(send(signed(method, f"{server.endpoint}/datastore")), 404, "UnknownOperationException")
 
 
 def test_empty_label(server: ServerProcess) -> None:

@@ -53,10 +53,7 @@ def test_keys_land_under_the_prefix(s3_server: S3Server, s3_bucket: str) -> None
         "some/prefix/big/stream",
         "some/prefix/datastores/x/datastore.json",
     ]
-    assert (
-        raw.get_object(Bucket=s3_bucket, Key="some/prefix/datastores/x/datastore.json")["Body"].read()
-        == b"{}"
-    )
+    assert raw.get_object(Bucket=s3_bucket, Key="some/prefix/datastores/x/datastore.json")["Body"].read() == b"{}"
 
 
 def test_objects_outside_the_prefix_are_invisible(s3_server: S3Server, s3_bucket: str) -> None:
@@ -89,9 +86,7 @@ def test_large_stream_is_a_multipart_upload(s3_server: S3Server, s3_bucket: str)
     assert store.get("big") == content
 
 
-def test_injected_client_is_used(
-    s3_server: S3Server, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_injected_client_is_used(s3_server: S3Server, s3_bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{free_port()}")  # the default would fail
     store = S3BlobStore(s3_bucket, "p/", client=raw_client(s3_server))
     store.check()
@@ -149,9 +144,7 @@ CALLS: dict[str, Callable[[S3BlobStore], object]] = {
 
 
 @pytest.mark.parametrize("call", CALLS.values(), ids=CALLS.keys())
-def test_unreachable_endpoint_is_unavailable(
-    unreachable_store: S3BlobStore, call: Callable[..., object]
-) -> None:
+def test_unreachable_endpoint_is_unavailable(unreachable_store: S3BlobStore, call: Callable[..., object]) -> None:
     with pytest.raises(UnavailableError) as caught:
         call(unreachable_store)
     assert not isinstance(caught.value, ClientError | BotoCoreError)
@@ -160,9 +153,7 @@ def test_unreachable_endpoint_is_unavailable(
 
 
 def test_unreachable_endpoint_check_says_so(unreachable_store: S3BlobStore) -> None:
-    with pytest.raises(
-        UnavailableError, match=r"cannot reach S3 endpoint http://127\.0\.0\.1:\d+ for bucket"
-    ):
+    with pytest.raises(UnavailableError, match=r"cannot reach S3 endpoint http://127\.0\.0\.1:\d+ for bucket"):
         unreachable_store.check()
 
 
@@ -222,9 +213,7 @@ def test_normalize_prefix(prefix: str, normalized: str) -> None:
     assert normalize_prefix(prefix) == normalized
 
 
-def test_open_blob_store_reaches_the_endpoint_from_the_environment(
-    s3_server: S3Server, s3_bucket: str
-) -> None:
+def test_open_blob_store_reaches_the_endpoint_from_the_environment(s3_server: S3Server, s3_bucket: str) -> None:
     store = open_blob_store(f"s3://{s3_bucket}/via/url")
     store.check()
     store.put("k", b"v")

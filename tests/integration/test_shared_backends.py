@@ -17,9 +17,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.s3]
 
 
 @pytest.fixture
-def pair(
-    postgres_url: str, s3_server: S3Server, tmp_path: Path
-) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+def pair(postgres_url: str, s3_server: S3Server, tmp_path: Path) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     bucket = s3_server.new_bucket()
     args = ["--index-url", postgres_url, "--blob-url", f"s3://{bucket}/shared"]
     env = server_env({**s3_server.env(), "OPENHI_MAX_ACTIVE_DATASTORES": "3"})

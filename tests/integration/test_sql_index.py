@@ -294,9 +294,7 @@ def test_writers_are_serialized(url: str) -> None:
         index.close()
 
 
-def test_lost_races_are_retried_a_bounded_number_of_times(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_lost_races_are_retried_a_bounded_number_of_times(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(adapter, "BACKOFF_BASE_SECONDS", 0.0)
     index = SqlIndex.open(f"sqlite:///{tmp_path / 'index.db'}")
     calls = 0

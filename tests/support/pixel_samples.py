@@ -78,9 +78,7 @@ def phantom(kind: Kind, rows: int = ROWS, columns: int = COLUMNS) -> Array:
         for channel in range(kind.samples):
             phase = 0.7 * frame + 1.9 * channel
             wave = np.sin(x / 6.0 + phase) * np.cos(y / 8.5 - phase)
-            inside = ((x - columns * 0.55) / (columns * 0.3)) ** 2 + (
-                (y - rows * 0.45) / (rows * 0.35)
-            ) ** 2 < 1
+            inside = ((x - columns * 0.55) / (columns * 0.3)) ** 2 + ((y - rows * 0.45) / (rows * 0.35)) ** 2 < 1
             unit = 0.5 + 0.35 * wave + 0.12 * inside  # in (0, 1)
             values = np.round(kind.low + unit * (kind.high - kind.low)).astype(np.int64)
             values[0, 0], values[-1, -1] = kind.low, kind.high
@@ -111,12 +109,8 @@ ENCODERS: dict[str, Encoder] = {
         _pattern(f, k), lossless=True, predictor=1, bitspersample=_bps(k)
     ),
     ts.JPEG_LS_LOSSLESS: lambda f, k: imagecodecs.jpegls_encode(_pattern(f, k), bitspersample=_bps(k)),
-    ts.JPEG_LS_NEAR_LOSSLESS: lambda f, k: imagecodecs.jpegls_encode(
-        _pattern(f, k), level=2, bitspersample=_bps(k)
-    ),
-    ts.JPEG_2000_LOSSLESS: lambda f, k: imagecodecs.jpeg2k_encode(
-        f, codecformat="J2K", reversible=True, numthreads=1
-    ),
+    ts.JPEG_LS_NEAR_LOSSLESS: lambda f, k: imagecodecs.jpegls_encode(_pattern(f, k), level=2, bitspersample=_bps(k)),
+    ts.JPEG_2000_LOSSLESS: lambda f, k: imagecodecs.jpeg2k_encode(f, codecformat="J2K", reversible=True, numthreads=1),
     ts.JPEG_2000: lambda f, k: imagecodecs.jpeg2k_encode(
         f, codecformat="J2K", level=60, reversible=False, numthreads=1
     ),

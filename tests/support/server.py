@@ -48,9 +48,7 @@ class ServerProcess:
         self.log_path = self.data_dir.parent / f"server-{self.port}.log"
         log = self.log_path.open("wb")
         command = [str(BIN / "openhi"), "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)]
-        self.process = subprocess.Popen(
-            [*command, *self.args], env=self.env, stdout=log, stderr=subprocess.STDOUT
-        )
+        self.process = subprocess.Popen([*command, *self.args], env=self.env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -40,9 +40,7 @@ def test_empty_label_is_routed_so_validation_can_refuse_it() -> None:
     assert ROUTER.match("GET", "/datastore/").labels == {"datastoreId": ""}
 
 
-@pytest.mark.parametrize(
-    ("method", "path"), [("PUT", "/datastore"), ("GET", "/nothing"), ("GET", "/tags/a/b")]
-)
+@pytest.mark.parametrize(("method", "path"), [("PUT", "/datastore"), ("GET", "/nothing"), ("GET", "/tags/a/b")])
 def test_unknown(method: str, path: str) -> None:
     with pytest.raises(UnknownOperationError):
         ROUTER.match(method, path)

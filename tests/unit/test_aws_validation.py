@@ -55,9 +55,7 @@ def test_create_datastore_constraints(params: dict[str, Any], field: str, fragme
 
 
 def test_all_errors_are_reported_together() -> None:
-    error = failure(
-        "CreateDatastore", {"clientToken": "t", "datastoreName": "!", "losslessStorageFormat": "X"}
-    )
+    error = failure("CreateDatastore", {"clientToken": "t", "datastoreName": "!", "losslessStorageFormat": "X"})
     assert error.message.startswith("2 validation errors detected:")
 
 
@@ -104,10 +102,7 @@ def test_timestamps_become_aware_datetimes_and_blobs_bytes() -> None:
             "updateImageSetMetadataUpdates": updates,
         },
     )
-    assert (
-        out["updateImageSetMetadataUpdates"]["DICOMUpdates"]["updatableAttributes"]
-        == b'{"SchemaVersion": 1.1}'
-    )
+    assert out["updateImageSetMetadataUpdates"]["DICOMUpdates"]["updatableAttributes"] == b'{"SchemaVersion": 1.1}'
 
 
 def test_invalid_base64_blob_is_refused() -> None:

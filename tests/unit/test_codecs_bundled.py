@@ -134,9 +134,7 @@ def _check_transcoded(
         assert prepared.warning == 0xB100
         assert prepared.data == payload
         return
-    expected_syntax = (
-        "1.2.840.10008.1.2.4.202" if target is LosslessStorageFormat.HTJ2K else "1.2.840.10008.1.2.4.90"
-    )
+    expected_syntax = "1.2.840.10008.1.2.4.202" if target is LosslessStorageFormat.HTJ2K else "1.2.840.10008.1.2.4.90"
     assert prepared.stored_transfer_syntax == expected_syntax
     stored = decode_stored_frame(prepared.data, prepared.stored_transfer_syntax, fmt)
     original = decode_frame(payload, syntax, fmt)

@@ -71,9 +71,7 @@ def test_big_endian_8bit_ow_is_swapped_pairwise_like_pydicom() -> None:
     fmt = PixelFormat.from_dataset(ds)
     for index, payload in enumerate(iter_frame_payloads(ds)):
         assert payload == frames[index].tobytes()
-        assert np.array_equal(
-            decode_frame(payload, ts.EXPLICIT_VR_BIG_ENDIAN, fmt), pixel_array(ds, index=index)
-        )
+        assert np.array_equal(decode_frame(payload, ts.EXPLICIT_VR_BIG_ENDIAN, fmt), pixel_array(ds, index=index))
 
 
 @pytest.mark.parametrize("syntax", [ts.EXPLICIT_VR_LITTLE_ENDIAN, ts.IMPLICIT_VR_LITTLE_ENDIAN])

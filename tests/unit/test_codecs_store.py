@@ -40,12 +40,8 @@ def test_corrupted_encoder_output_is_caught_by_verification(
 ) -> None:
     payload, fmt = _first(ts.EXPLICIT_VR_LITTLE_ENDIAN, "s16")
     real_htj2k, real_j2k = encode.encode_htj2k, encode.encode_j2k_lossless
-    monkeypatch.setattr(
-        encode, "encode_htj2k", lambda frame, **kw: _drop_last_tile_part(real_htj2k(frame, **kw))
-    )
-    monkeypatch.setattr(
-        encode, "encode_j2k_lossless", lambda frame, **kw: _drop_last_tile_part(real_j2k(frame, **kw))
-    )
+    monkeypatch.setattr(encode, "encode_htj2k", lambda frame, **kw: _drop_last_tile_part(real_htj2k(frame, **kw)))
+    monkeypatch.setattr(encode, "encode_j2k_lossless", lambda frame, **kw: _drop_last_tile_part(real_j2k(frame, **kw)))
     with pytest.raises(FrameVerificationError) as caught:
         prepare_frame(payload, ts.EXPLICIT_VR_LITTLE_ENDIAN, fmt, target)
     assert caught.value.warning_code == 0xB100

@@ -203,9 +203,7 @@ def test_pixel_format_frame_lengths_for_bit_packed_and_ybr_422() -> None:
         ({"Columns": 0}, "Rows and Columns"),
     ],
 )
-def test_pixel_format_rejects_missing_or_invalid_attributes(
-    overrides: dict[str, object], message: str
-) -> None:
+def test_pixel_format_rejects_missing_or_invalid_attributes(overrides: dict[str, object], message: str) -> None:
     with pytest.raises(CodecError, match=message):
         PixelFormat.from_dataset(_pixel_ds(**overrides))
 

@@ -61,9 +61,7 @@ def test_private_and_unknown_elements_are_instance_level() -> None:
 
 
 def test_table_counts_match_the_guide() -> None:
-    counts = {
-        level: sum(len(elements) for elements in modules.values()) for level, modules in LEVEL_TABLE.items()
-    }
+    counts = {level: sum(len(elements) for elements in modules.values()) for level, modules in LEVEL_TABLE.items()}
     # guide 22380-22447: 2 + 33 + 2 + 9; 22449-22509: 20 + 25 + 5; 22511-22562: 22 + 3 + 17 + 2
     assert counts == {Level.PATIENT: 46, Level.STUDY: 50, Level.SERIES: 44}
     assert len(LEVEL_BY_TAG) == 140

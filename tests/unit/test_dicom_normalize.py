@@ -76,9 +76,7 @@ def test_ct_small() -> None:
     assert ni.series["FrameOfReferenceUID"] == "1.3.6.1.4.1.5962.1.4.1.1.20040119072730.12322"
     assert ni.series["PatientPosition"] == "FFS"
     instance = ni.instance
-    assert (
-        instance["SOPInstanceUID"] == ni.sop_instance_uid == "1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322"
-    )
+    assert instance["SOPInstanceUID"] == ni.sop_instance_uid == "1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322"
     assert instance["SOPClassUID"] == "1.2.840.10008.5.1.4.1.1.2"
     assert instance["HighBit"] == 15
     assert type(instance["HighBit"]) is int
@@ -201,9 +199,7 @@ def test_left_out_elements() -> None:
     assert ni.instance_vrs == {}
 
 
-@pytest.mark.parametrize(
-    "keyword", ["SOPInstanceUID", "SOPClassUID", "StudyInstanceUID", "SeriesInstanceUID"]
-)
+@pytest.mark.parametrize("keyword", ["SOPInstanceUID", "SOPClassUID", "StudyInstanceUID", "SeriesInstanceUID"])
 def test_missing_required_attribute(keyword: str) -> None:
     ds = minimal()
     delattr(ds, keyword)
@@ -255,9 +251,7 @@ def test_length_warnings() -> None:
         "NumberOfStudyRelatedInstances",
         "StudyInstanceUID",
     }
-    assert {(warning.code, warning.type) for warning in ni.warnings} == {
-        (45571, "INVALID_DICOM_VALUE_LENGTH")
-    }
+    assert {(warning.code, warning.type) for warning in ni.warnings} == {(45571, "INVALID_DICOM_VALUE_LENGTH")}
     assert "300 characters long where the import allows 256" in messages["PatientName"].message
     assert "VR PN allows 64" in messages["PatientName"].message
     assert "VR LO allows 64" in messages["PatientID"].message
@@ -273,9 +267,7 @@ def test_uid_format_warnings(uid: str) -> None:
     item.ReferencedSOPInstanceUID = uid
     ni = normalize(minimal(FrameOfReferenceUID=uid, ReferencedImageSequence=Sequence([item])))
     assert [(warning.code, warning.type) for warning in ni.warnings] == [(45570, "INVALID_UID_FORMAT")] * 2
-    assert ni.warnings[0].message.startswith(
-        "ReferencedImageSequence[0].ReferencedSOPInstanceUID (0008,1155)"
-    )
+    assert ni.warnings[0].message.startswith("ReferencedImageSequence[0].ReferencedSOPInstanceUID (0008,1155)")
     assert ni.warnings[1].message.startswith("FrameOfReferenceUID (0020,0052)")
     assert ni.series["FrameOfReferenceUID"] == uid
     assert ni.instance["WarningReason"] == [45570]

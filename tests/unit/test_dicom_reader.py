@@ -42,9 +42,7 @@ def test_reads_from_path_pathlike_and_file_object() -> None:
 def test_empty_file(tmp_path: Path) -> None:
     path = tmp_path / "empty.dcm"
     path.write_bytes(b"")
-    with pytest.raises(
-        DicomInputError, match=r"^not a DICOM P10 file: .*empty\.dcm: the file is empty$"
-    ) as caught:
+    with pytest.raises(DicomInputError, match=r"^not a DICOM P10 file: .*empty\.dcm: the file is empty$") as caught:
         read_p10(path)
     assert caught.value.code == "ValidationException"
 

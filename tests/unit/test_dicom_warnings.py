@@ -39,9 +39,7 @@ def test_catalogue_codes_and_names() -> None:
 
 
 def test_ndjson_shape_matches_the_guide_example() -> None:
-    warning = ImportWarning.of(
-        INVALID_OFFSET_TABLE, "The file was imported but contains an invalid offset table"
-    )
+    warning = ImportWarning.of(INVALID_OFFSET_TABLE, "The file was imported but contains an invalid offset table")
     assert warning == ImportWarning(45330, "INVALID_OFFSET_TABLE", warning.message)
     assert warning.to_ndjson() == {
         "warning_reason_code": 45330,

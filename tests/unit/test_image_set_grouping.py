@@ -39,9 +39,7 @@ def staged(sop: str, key: GroupingKey = KEY, name: str = "DOE^JANE") -> StagedIn
 def test_first_instance_defines_the_primary_when_the_series_is_new() -> None:
     other = replace(KEY, patient_id="P2")
     placements = plan([staged("1"), staged("2", other), staged("3")], None, None)
-    assert [
-        (p.is_primary, p.image_set_id, [s.sop_instance_uid for s in p.instances]) for p in placements
-    ] == [
+    assert [(p.is_primary, p.image_set_id, [s.sop_instance_uid for s in p.instances]) for p in placements] == [
         (True, None, ["1", "3"]),
         (False, None, ["2"]),
     ]

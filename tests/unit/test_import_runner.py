@@ -8,12 +8,14 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
+import pytest
 from tests.support.dicom_corpus import SeriesSpec, ct_dataset
 
 from openhi.blobs.memory import MemoryBlobStore
 from openhi.blobs.port import BlobStore
 from openhi.datastores.model import DatastoreStatus, LosslessStorageFormat
 from openhi.datastores.service import CreateDatastoreRequest, DatastoreService
+from openhi.errors import QuotaExceededError
 from openhi.imagesets import document
 from openhi.imports.model import FileStatus, JobStatus
 from openhi.imports.pipeline import FileTask, import_file
@@ -67,9 +69,7 @@ class World:
         return job.job_id
 
     def manifest(self, job_id: str) -> dict[str, object]:
-        data = self.open("file:///out/").get(
-            f"{self.datastore_id}-DicomImport-{job_id}/job-output-manifest.json"
-        )
+        data = self.open("file:///out/").get(f"{self.datastore_id}-DicomImport-{job_id}/job-output-manifest.json")
         summary: dict[str, object] = json.loads(data)["jobSummary"]
         return summary
 
@@ -89,9 +89,7 @@ def test_a_job_runs_to_completed_and_writes_its_outputs() -> None:
     out = world.open("file:///out/")
     failure = out.get(f"{world.datastore_id}-DicomImport-{job_id}/FAILURE/failure.ndjson").decode()
     assert "junk.bin" in failure
-    [(image_set_id, count)] = [
-        (s["imageSetId"], s["numberOfMatchedSOPInstances"]) for s in summary["imageSetsSummary"]
-    ]  # type: ignore[attr-defined]
+    [(image_set_id, count)] = [(s["imageSetId"], s["numberOfMatchedSOPInstances"]) for s in summary["imageSetsSummary"]]  # type: ignore[attr-defined]
     assert count == 3
     version = world.index.run(lambda uow: uow.image_sets.get_version(world.datastore_id, image_set_id, 1))
     assert version is not None
@@ -144,3 +142,105 @@ def test_start_is_idempotent_per_client_token() -> None:
     world = World()
     request = StartImportRequest(world.datastore_id, "same-token", ROLE, "file:///in/", "file:///out/")
     assert world.imports.start(request).job_id == world.imports.start(request).job_id
+
+
+def test_json_metadata_mappings_override_elements_and_are_not_imported() -> None:
+    world = World()
+    spec = SeriesSpec(slices=2, size=16)
+    world.put_series("file:///in/", spec)
+    override = {"00100010": {"vr": "PN", "Value": [{"Alphabetic": "RENAMED^PATIENT"}]}}
+    world.open("file:///in/").put("meta/override.json", json.dumps(override).encode())
+    from tests.support.dicom_corpus import uid
+
+    configuration = {
+        "dicomJsonMetadataImportConfiguration": {
+            "dicomMetadataMappings": [{"studyInstanceUID": uid(spec.study), "metadataFilePath": "meta/override.json"}]
+        }
+    }
+    job = world.imports.start(
+        StartImportRequest(
+            world.datastore_id,
+            "mapped",
+            ROLE,
+            "file:///in/",
+            "file:///out/",
+            import_configuration=json.dumps(configuration),
+        )
+    )
+    done = world.runner.run_now(world.datastore_id, job.job_id)
+    assert done.status == JobStatus.COMPLETED
+    summary = world.manifest(job.job_id)
+    assert summary["numberOfScannedFiles"] == 2  # the mapping file is not an input file
+    [entry] = summary["imageSetsSummary"]  # type: ignore[misc]
+    image_set = world.index.run(lambda uow: uow.image_sets.get(world.datastore_id, entry["imageSetId"]))
+    assert image_set is not None
+    version = world.index.run(lambda uow: uow.image_sets.get_version(world.datastore_id, image_set.image_set_id, 1))
+    assert version is not None
+    doc = document.decode(world.stores["memory://blobs"].get(version.metadata_key))
+    assert doc["Patient"]["DICOM"]["PatientName"] == "RENAMED^PATIENT"
+    warnings = world.open("file:///out/").get(f"{world.datastore_id}-DicomImport-{job.job_id}/WARNING/warning.ndjson")
+    assert b"45056" in warnings
+
+
+def test_a_missing_mapping_file_fails_the_job() -> None:
+    world = World()
+    configuration = {
+        "dicomJsonMetadataImportConfiguration": {
+            "dicomMetadataMappings": [{"studyInstanceUID": "1.2.3", "metadataFilePath": "nowhere.json"}]
+        }
+    }
+    job = world.imports.start(
+        StartImportRequest(
+            world.datastore_id,
+            "x",
+            ROLE,
+            "file:///in/",
+            "file:///out/",
+            import_configuration=json.dumps(configuration),
+        )
+    )
+    done = world.runner.run_now(world.datastore_id, job.job_id)
+    assert done.status == JobStatus.FAILED
+    assert "nowhere.json" in (done.message or "")
+
+
+def test_bulk_values_over_the_threshold_are_stored_apart() -> None:
+    world = World()
+    spec = SeriesSpec(slices=1, size=16)
+    ds = ct_dataset(spec, 0)
+    ds.add_new(0x00091010, "LO", "OPENHI TEST")
+    ds.add_new(0x00091001, "OB", bytes(range(256)) * 5000)  # 1.28 MB private binary value
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    world.open("file:///in/").put("big.dcm", buffer.getvalue())
+    job_id = world.start("file:///in/")
+    assert world.runner.run_now(world.datastore_id, job_id).status == JobStatus.COMPLETED
+    blobs = world.stores["memory://blobs"]
+    bulk = list(blobs.iter_prefix(f"datastores/{world.datastore_id}/bulk/"))
+    assert len(bulk) == 1
+    assert blobs.get(bulk[0]) == bytes(range(256)) * 5000
+
+
+def test_warnings_reach_the_metadata_and_warning_ndjson() -> None:
+    world = World()
+    ds = ct_dataset(SeriesSpec(slices=1, size=16), 0)
+    ds.StudyDescription = "x" * 300  # over the 256 limit of guide 22620-22643: kept, with 0xB202
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    world.open("file:///in/").put("long.dcm", buffer.getvalue())
+    job_id = world.start("file:///in/")
+    world.runner.run_now(world.datastore_id, job_id)
+    lines = world.open("file:///out/").get(f"{world.datastore_id}-DicomImport-{job_id}/WARNING/warning.ndjson")
+    [line] = [json.loads(text) for text in lines.decode().splitlines()]
+    response = line["importResponse"]
+    assert response["imageSetVersion"] == 1
+    assert response["isPrimary"] is True
+    assert {w["warning_reason_code"] for w in response["warnings"]} == {45571}
+
+
+def test_concurrent_jobs_per_datastore_are_limited() -> None:
+    world = World()
+    limited = ImportService(world.index, world.clock, TokenCodec(b"k"), max_concurrent_jobs=1)
+    limited.start(StartImportRequest(world.datastore_id, "one", ROLE, "file:///in/", "file:///out/"))
+    with pytest.raises(QuotaExceededError):
+        limited.start(StartImportRequest(world.datastore_id, "two", ROLE, "file:///in/", "file:///out/"))

@@ -242,9 +242,7 @@ def test_root_that_is_a_file_is_unavailable(tmp_path: Path) -> None:
         LocalBlobStore(file_root).check()
 
 
-def test_unwritable_root_fails_check(
-    store: LocalBlobStore, root: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_unwritable_root_fails_check(store: LocalBlobStore, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # chmod cannot make a directory unwritable for root (tests may run as root), so fail the probe write.
     real_open = os.open
 

@@ -114,8 +114,7 @@ def test_vector_files_match_readme_checksums() -> None:
     readme = (DATA / "README.md").read_text(encoding="utf-8")
     listed = {path: digest for digest, path in re.findall(r"^([0-9a-f]{64})  (\S+)$", readme, re.MULTILINE)}
     actual = {
-        path.relative_to(DATA).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in DATA.rglob("*.txt")
+        path.relative_to(DATA).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest() for path in DATA.rglob("*.txt")
     }
     assert listed == actual
 
@@ -212,10 +211,7 @@ def test_spec_10_3_tags_arn_path_is_double_encoded() -> None:
     headers = {"host": "127.0.0.1:39279", "x-amz-date": "20261128T174443Z"}
     expected = (
         "GET\n"
-        "/tags/arn%253Aaws%253Amedical-imaging%253Aus-east-1%253A123456789012%253Adatastore%252F"
-        + "a"
-        * 32
-        + "\n"
+        "/tags/arn%253Aaws%253Amedical-imaging%253Aus-east-1%253A123456789012%253Adatastore%252F" + "a" * 32 + "\n"
         "\n"
         "host:127.0.0.1:39279\n"
         "x-amz-date:20261128T174443Z\n"
@@ -338,9 +334,9 @@ query_key = st.one_of(st.sampled_from(["tagKeys", "maxResults", "nextToken", "ve
 query_value = st.one_of(st.sampled_from(["abc/def+=", "a b", "true", "%41", "x&y=z", "ሴ"]), label_text)
 json_body = st.one_of(
     st.just(b""),
-    st.dictionaries(
-        st.text(max_size=8), st.one_of(st.integers(), st.booleans(), st.text(max_size=16)), max_size=4
-    ).map(lambda document: json.dumps(document, ensure_ascii=False).encode("utf-8")),
+    st.dictionaries(st.text(max_size=8), st.one_of(st.integers(), st.booleans(), st.text(max_size=16)), max_size=4).map(
+        lambda document: json.dumps(document, ensure_ascii=False).encode("utf-8")
+    ),
 )
 
 
@@ -363,17 +359,13 @@ cases = st.builds(
     query=st.lists(st.tuples(query_key, query_value), max_size=5).map(encode_query),
     body=json_body,
     region=st.from_regex(r"[a-z]{2}-[a-z]{4,9}-[1-9]", fullmatch=True),
-    secret=st.text(
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", min_size=40, max_size=40
-    ),
+    secret=st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", min_size=40, max_size=40),
 )
 
 
 def sign_case(case: Case) -> SignedRequest:
     headers = {"Content-Type": "application/json"} if case.body else {}
-    return botocore_sign(
-        case.method, case.path, case.query, case.body, headers, region=case.region, secret=case.secret
-    )
+    return botocore_sign(case.method, case.path, case.query, case.body, headers, region=case.region, secret=case.secret)
 
 
 def expect_mismatch(request: SignedRequest, secret: str) -> None:
@@ -439,9 +431,7 @@ def test_real_boto3_client_requests_verify() -> None:
     client.meta.events.register("before-send", capture)
     datastore, image_set = "a" * 32, "b" * 32
     client.untag_resource(resourceArn=ARN + "/imageset/" + image_set, tagKeys=["team", "env", "a b/c+d"])
-    client.list_dicom_import_jobs(
-        datastoreId=datastore, jobStatus="COMPLETED", maxResults=5, nextToken="abc/def+="
-    )
+    client.list_dicom_import_jobs(datastoreId=datastore, jobStatus="COMPLETED", maxResults=5, nextToken="abc/def+=")
     client.tag_resource(resourceArn=ARN, tags={"env": "dev", "ключ": "значение"})
     client.get_image_set(datastoreId=datastore, imageSetId=image_set, versionId="1")
     client.search_image_sets(
@@ -493,14 +483,10 @@ def test_presigned_query_authentication_is_not_supported_yet() -> None:
 def test_malformed_authorization_names_what_is_missing() -> None:
     request = botocore_sign()
     no_signature = request.headers["authorization"].split(", Signature=")[0]
-    message = expect_failure(
-        with_headers(request, authorization=no_signature), "IncompleteSignatureException"
-    )
+    message = expect_failure(with_headers(request, authorization=no_signature), "IncompleteSignatureException")
     assert message == f"Authorization header requires 'Signature' parameter. Authorization={no_signature}"
 
-    message = expect_failure(
-        with_headers(request, authorization="Bearer abc"), "IncompleteSignatureException"
-    )
+    message = expect_failure(with_headers(request, authorization="Bearer abc"), "IncompleteSignatureException")
     assert message.startswith("Unsupported AWS 'algorithm': 'Bearer'")
 
     bare = "AWS4-HMAC-SHA256 Foo=bar"
@@ -526,9 +512,7 @@ def test_unparsable_date_header() -> None:
 def test_malformed_credential_scope() -> None:
     request = botocore_sign()
     authorization = request.headers["authorization"].replace("/us-east-1/", "/")
-    message = expect_failure(
-        with_headers(request, authorization=authorization), "IncompleteSignatureException"
-    )
+    message = expect_failure(with_headers(request, authorization=authorization), "IncompleteSignatureException")
     assert message == (
         "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, "
         f"got '{KEY}/20261128/medical-imaging/aws4_request'"
@@ -538,9 +522,7 @@ def test_malformed_credential_scope() -> None:
 def test_host_must_be_signed() -> None:
     request = botocore_sign()
     authorization = request.headers["authorization"].replace("SignedHeaders=host;", "SignedHeaders=")
-    message = expect_failure(
-        with_headers(request, authorization=authorization), "IncompleteSignatureException"
-    )
+    message = expect_failure(with_headers(request, authorization=authorization), "IncompleteSignatureException")
     assert message == "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
 
 
@@ -564,9 +546,7 @@ def test_wrong_terminator_in_scope() -> None:
     request = botocore_sign()
     authorization = request.headers["authorization"].replace("/aws4_request,", "/aws5_request,")
     message = expect_failure(with_headers(request, authorization=authorization), "InvalidSignatureException")
-    assert (
-        message == "Credential should be scoped with a valid terminator: 'aws4_request', not 'aws5_request'. "
-    )
+    assert message == "Credential should be scoped with a valid terminator: 'aws4_request', not 'aws5_request'. "
 
 
 def test_scope_date_must_match_request_date() -> None:
@@ -583,8 +563,7 @@ def test_expired_16_minutes_old() -> None:
     request = botocore_sign(when=WHEN - timedelta(minutes=16))
     message = expect_failure(request, "InvalidSignatureException")
     assert message == (
-        "Signature expired: 20261128T101400Z is now earlier than 20261128T101500Z "
-        "(20261128T103000Z - 15 min.)"
+        "Signature expired: 20261128T101400Z is now earlier than 20261128T101500Z (20261128T103000Z - 15 min.)"
     )
 
 
@@ -592,8 +571,7 @@ def test_expired_message_matches_aws_wording() -> None:
     request = botocore_sign(when=datetime(2026, 11, 28, 10, 0, tzinfo=UTC))
     message = expect_failure(request, "InvalidSignatureException")
     assert message == (
-        "Signature expired: 20261128T100000Z is now earlier than 20261128T101500Z "
-        "(20261128T103000Z - 15 min.)"
+        "Signature expired: 20261128T100000Z is now earlier than 20261128T101500Z (20261128T103000Z - 15 min.)"
     )
 
 
@@ -601,8 +579,7 @@ def test_not_yet_current_16_minutes_ahead() -> None:
     request = botocore_sign(when=WHEN + timedelta(minutes=16))
     message = expect_failure(request, "InvalidSignatureException")
     assert message == (
-        "Signature not yet current: 20261128T104600Z is still later than 20261128T104500Z "
-        "(20261128T103000Z + 15 min.)"
+        "Signature not yet current: 20261128T104600Z is still later than 20261128T104500Z (20261128T103000Z + 15 min.)"
     )
 
 
@@ -631,10 +608,7 @@ def test_signature_mismatch_wrong_secret() -> None:
 def test_non_hex_signature_is_a_mismatch() -> None:
     request = botocore_sign()
     authorization = re.sub(r"Signature=\w+", "Signature=zz\u00e9", request.headers["authorization"])
-    assert (
-        expect_failure(with_headers(request, authorization=authorization), "InvalidSignatureException")
-        == MISMATCH
-    )
+    assert expect_failure(with_headers(request, authorization=authorization), "InvalidSignatureException") == MISMATCH
 
 
 def test_date_header_instead_of_x_amz_date() -> None:
@@ -655,9 +629,7 @@ def test_x_amz_content_sha256_must_match_the_body() -> None:
 
 
 def test_unsigned_payload_is_accepted_whatever_the_body() -> None:
-    request = botocore_sign(
-        "POST", "/tags/x", body=b"{}", headers={"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"}
-    )
+    request = botocore_sign("POST", "/tags/x", body=b"{}", headers={"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})
     other_body = replace(request, payload_sha256=hashlib.sha256(b"anything").hexdigest())
     assert verify(other_body, secrets({KEY: SECRET}), WHEN).access_key_id == KEY
 
@@ -674,8 +646,6 @@ def test_any_region_is_accepted_and_reported() -> None:
 def test_failure_order_scope_before_key_before_signature() -> None:
     """Unknown key plus wrong service reports the scope; unknown key plus bad signature reports the key."""
     wrong_service = botocore_sign(key="AKIAUNKNOWNKEY000000", service="s3")
-    assert expect_failure(wrong_service, "InvalidSignatureException").startswith(
-        "Credential should be scoped"
-    )
+    assert expect_failure(wrong_service, "InvalidSignatureException").startswith("Credential should be scoped")
     unknown = botocore_sign(key="AKIAUNKNOWNKEY000000", secret="other")
     assert expect_failure(unknown, "UnrecognizedClientException") == INVALID_TOKEN

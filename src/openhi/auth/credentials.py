@@ -47,9 +47,7 @@ def _write_private(path: Path, key: AccessKey) -> None:
         handle.write(payload + "\n")
 
 
-def load_or_create_root_key(
-    access_key_id: str, secret_access_key: str, data_dir: Path
-) -> tuple[AccessKey, bool]:
+def load_or_create_root_key(access_key_id: str, secret_access_key: str, data_dir: Path) -> tuple[AccessKey, bool]:
     """The root key and whether it was generated just now (so the caller prints it once).
 
     Given values win; else ``{data_dir}/credentials.json``; else a new pair is generated and stored.

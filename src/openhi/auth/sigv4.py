@@ -71,9 +71,7 @@ SIGNATURE_MISMATCH_MESSAGE: Final = (
     "The request signature we calculated does not match the signature you provided. Check your AWS Secret "
     "Access Key and signing method. Consult the service documentation for details."
 )
-CONTENT_SHA256_MISMATCH_MESSAGE: Final = (
-    "The provided 'x-amz-content-sha256' header does not match what was computed."
-)
+CONTENT_SHA256_MISMATCH_MESSAGE: Final = "The provided 'x-amz-content-sha256' header does not match what was computed."
 
 # Characters a URI component keeps unescaped (RFC 3986 unreserved); quote() adds the ASCII letters and digits.
 _UNRESERVED: Final = "-_.~"
@@ -250,9 +248,7 @@ def _has_query_authentication(raw_query: str) -> bool:
 def _parse_authorization(value: str, has_date: bool) -> _Authorization:
     algorithm, _, rest = value.strip().partition(" ")
     if algorithm != ALGORITHM:
-        raise _fail(
-            INCOMPLETE_SIGNATURE, f"Unsupported AWS 'algorithm': '{algorithm}'. Authorization={value}"
-        )
+        raise _fail(INCOMPLETE_SIGNATURE, f"Unsupported AWS 'algorithm': '{algorithm}'. Authorization={value}")
     params: dict[str, str] = {}
     for item in rest.split(","):
         name, separator, param = item.strip().partition("=")
@@ -264,9 +260,7 @@ def _parse_authorization(value: str, has_date: bool) -> _Authorization:
         if not params.get(name)
     ]
     if not has_date:
-        problems.append(
-            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."
-        )
+        problems.append("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
     if problems:
         raise _fail(INCOMPLETE_SIGNATURE, f"{' '.join(problems)} Authorization={value}")
 
@@ -280,9 +274,7 @@ def _parse_authorization(value: str, has_date: bool) -> _Authorization:
         )
     signed = tuple(name.strip().lower() for name in params["SignedHeaders"].split(";"))
     if "host" not in signed:
-        raise _fail(
-            INCOMPLETE_SIGNATURE, "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
-        )
+        raise _fail(INCOMPLETE_SIGNATURE, "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
     key_id, scope_date, region, service, terminator = parts
     return _Authorization(key_id, scope_date, region, service, terminator, signed, params["Signature"])
 
@@ -359,9 +351,7 @@ def _check_scope(auth: _Authorization, amz_date: str, service: str) -> None:
     if auth.service != service:
         problems.append(f"Credential should be scoped to correct service: '{service}'")
     if auth.terminator != TERMINATOR:
-        problems.append(
-            f"Credential should be scoped with a valid terminator: '{TERMINATOR}', not '{auth.terminator}'"
-        )
+        problems.append(f"Credential should be scoped with a valid terminator: '{TERMINATOR}', not '{auth.terminator}'")
     if auth.scope_date != amz_date[:8]:
         problems.append(
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: "

@@ -32,9 +32,7 @@ def open_blob_store(url: str) -> BlobStore:
         return LocalBlobStore(Path(url).expanduser())
     if scheme == "file":
         if parts.netloc not in ("", "localhost"):
-            raise ValueError(
-                f"file URL names a remote host {parts.netloc!r}: {url!r} (expected file:///abs/path)"
-            )
+            raise ValueError(f"file URL names a remote host {parts.netloc!r}: {url!r} (expected file:///abs/path)")
         if parts.query or parts.fragment:
             raise ValueError(f"file URL must not have a query or fragment: {url!r}")
         path = unquote(parts.path)

@@ -226,8 +226,7 @@ class LocalBlobStore:
                 entries = [
                     (entry.name + "/" if entry.is_dir(follow_symlinks=False) else entry.name, entry)
                     for entry in scan
-                    if entry.name.startswith(starts_with)
-                    and not entry.name.startswith(RESERVED_SEGMENT_PREFIX)
+                    if entry.name.startswith(starts_with) and not entry.name.startswith(RESERVED_SEGMENT_PREFIX)
                 ]
         except (FileNotFoundError, NotADirectoryError):
             return
@@ -250,6 +249,4 @@ class LocalBlobStore:
             os.close(os.open(probe, _OPEN_FLAGS, _FILE_MODE))
             os.unlink(probe)
         except OSError as exc:
-            raise UnavailableError(
-                f"local blob store root {self.root} is not writable: {_reason(exc)}"
-            ) from exc
+            raise UnavailableError(f"local blob store root {self.root} is not writable: {_reason(exc)}") from exc

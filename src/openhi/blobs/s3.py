@@ -124,9 +124,7 @@ class S3BlobStore:
     def _missing_bucket(self) -> UnavailableError:
         return UnavailableError(f"S3 bucket {self.bucket!r} does not exist at endpoint {self.endpoint}")
 
-    def _translate(
-        self, exc: Exception, action: str, subject: str, *, object_call: bool = True
-    ) -> OpenHIError:
+    def _translate(self, exc: Exception, action: str, subject: str, *, object_call: bool = True) -> OpenHIError:
         """The ``openhi.errors`` family for a botocore/boto3/s3transfer exception (raise it ``from exc``)."""
         if isinstance(exc, ClientError):
             code, status, message = _error_fields(exc)

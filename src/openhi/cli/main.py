@@ -40,9 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     datastore = commands.add_parser("datastore", help="data store commands").add_subparsers(
         dest="datastore_command", required=True
     )
-    create = datastore.add_parser(
-        "create", parents=[common], help="create a data store and wait until ACTIVE"
-    )
+    create = datastore.add_parser("create", parents=[common], help="create a data store and wait until ACTIVE")
     create.add_argument("name")
     return parser
 
@@ -75,9 +73,7 @@ def _serve(settings: Settings) -> int:
 
     from openhi.bootstrap import build
 
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     application = build(settings)
     if application.services.root_key_generated:
         key = application.services.root_key

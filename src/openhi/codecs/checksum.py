@@ -62,9 +62,7 @@ def decode_levels(codestream: bytes, syntax: str, dtype: np.dtype[Any] | None = 
     """
     row = lookup(syntax)
     if row is None or row.family not in (Family.HTJ2K, Family.JPEG_2000):
-        raise UnsupportedTransferSyntaxError(
-            f"resolution levels need a JPEG 2000 family codestream, not {syntax}"
-        )
+        raise UnsupportedTransferSyntaxError(f"resolution levels need a JPEG 2000 family codestream, not {syntax}")
     data = bytes(codestream)
     levels = parse_codestream(data).decompositions
     for skip in range(levels, -1, -1):
@@ -83,9 +81,7 @@ def decode_levels(codestream: bytes, syntax: str, dtype: np.dtype[Any] | None = 
         yield arr
 
 
-def resolution_checksums(
-    codestream: bytes, syntax: str, dtype: np.dtype[Any] | None = None
-) -> list[ChecksumLevel]:
+def resolution_checksums(codestream: bytes, syntax: str, dtype: np.dtype[Any] | None = None) -> list[ChecksumLevel]:
     """CRC32 per resolution level of ``codestream``, from the base resolution to the full resolution."""
     return [
         ChecksumLevel(width=arr.shape[1], height=arr.shape[0], checksum=frame_crc32(arr))

@@ -91,9 +91,7 @@ def _decode_native(payload: bytes, fmt: PixelFormat) -> Array:
     flat = np.frombuffer(payload, dtype=fmt.dtype, count=fmt.frame_bytes // fmt.dtype.itemsize)
     if fmt.photometric_interpretation == "YBR_FULL_422":
         if fmt.samples_per_pixel != 3 or fmt.columns % 2:
-            raise FrameDecodeError(
-                "uncompressed YBR_FULL_422 needs three samples and an even number of columns"
-            )
+            raise FrameDecodeError("uncompressed YBR_FULL_422 needs three samples and an even number of columns")
         groups = flat.reshape(-1, 4)  # Y1 Y2 Cb Cr per pair of pixels
         full = np.empty((groups.shape[0], 2, 3), dtype=fmt.dtype)
         full[:, 0, 0] = groups[:, 0]
@@ -186,9 +184,7 @@ def _decode_with_pydicom(payload: bytes, uid: str, family: Family, fmt: PixelFor
     # pydicom silently keeps only the low bits when a codestream is deeper than Bits Allocated: refuse.
     precision = _codestream_precision(payload, family)
     if precision is not None and precision > max(8, fmt.bits_allocated):
-        raise FrameDecodeError(
-            f"codestream precision {precision} exceeds Bits Allocated {fmt.bits_allocated}"
-        )
+        raise FrameDecodeError(f"codestream precision {precision} exceeds Bits Allocated {fmt.bits_allocated}")
     if not decoder.is_available:
         raise CodecError(f"pydicom has no plugin installed for {uid}")
     options: dict[str, Any] = {

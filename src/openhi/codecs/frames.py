@@ -58,9 +58,7 @@ def iter_frame_payloads(ds: pydicom.Dataset, *, lenient_offset_table: bool = Fal
     """
     uid = transfer_syntax_of(ds)
     if "PixelData" not in ds:
-        raise FrameExtractionError(
-            "the dataset has no (7FE0,0010) Pixel Data (float pixel data is not supported)"
-        )
+        raise FrameExtractionError("the dataset has no (7FE0,0010) Pixel Data (float pixel data is not supported)")
     fmt = PixelFormat.from_dataset(ds)
     pixel_data = ds.PixelData
     if not isinstance(pixel_data, bytes | bytearray):
@@ -140,13 +138,9 @@ def _walk_items(data: bytes) -> list[tuple[int, int]]:
         if tag == _SEQUENCE_DELIMITER:
             break
         if tag != _ITEM:
-            raise FrameExtractionError(
-                f"encapsulated Pixel Data has tag {tag:#010x} at byte {at}, not an item"
-            )
+            raise FrameExtractionError(f"encapsulated Pixel Data has tag {tag:#010x} at byte {at}, not an item")
         if length == 0xFFFFFFFF or at + 8 + length > len(data):
-            raise FrameExtractionError(
-                f"encapsulated Pixel Data item at byte {at} runs past the end of the data"
-            )
+            raise FrameExtractionError(f"encapsulated Pixel Data item at byte {at} runs past the end of the data")
         items.append((at + 8, at + 8 + length))
         at += 8 + length
     if not items:
@@ -183,8 +177,7 @@ def _encapsulated_frames(
         groups = _groups_without_table(data, fragments, number_of_frames, family)
     if len(groups) != number_of_frames:
         raise FrameCountMismatchError(
-            f"Number of Frames is {number_of_frames} but the encapsulated Pixel Data holds "
-            f"{len(groups)} frame(s)"
+            f"Number of Frames is {number_of_frames} but the encapsulated Pixel Data holds {len(groups)} frame(s)"
         )
     return (b"".join(data[fragments[i][0] : fragments[i][1]] for i in group) for group in groups)
 
@@ -198,9 +191,7 @@ def _extended_offsets(ds: pydicom.Dataset) -> tuple[list[int], list[int]] | None
     offsets = list(unpack_from(f"<{len(table) // 8}Q", table))
     sizes = list(unpack_from(f"<{len(lengths) // 8}Q", lengths))
     if len(offsets) != len(sizes):
-        raise InvalidOffsetTableError(
-            "Extended Offset Table and Extended Offset Table Lengths differ in length"
-        )
+        raise InvalidOffsetTableError("Extended Offset Table and Extended Offset Table Lengths differ in length")
     return offsets, sizes
 
 
@@ -213,9 +204,7 @@ def _groups_from_extended(
     for offset, length in zip(*extended, strict=True):
         index = index_of.get(offset)
         if index is None:
-            raise InvalidOffsetTableError(
-                f"Extended Offset Table entry {offset} does not point at a fragment"
-            )
+            raise InvalidOffsetTableError(f"Extended Offset Table entry {offset} does not point at a fragment")
         start, end = fragments[index]
         if end - start != length:
             raise InvalidOffsetTableError(
@@ -250,13 +239,11 @@ def _groups_without_table(
         return [list(range(count))]
     if count < number_of_frames:
         raise FrameCountMismatchError(
-            f"Number of Frames is {number_of_frames} but the encapsulated Pixel Data has only "
-            f"{count} fragment(s)"
+            f"Number of Frames is {number_of_frames} but the encapsulated Pixel Data has only {count} fragment(s)"
         )
     if family not in _MARKER_TERMINATED:
         raise FrameExtractionError(
-            f"{count} fragments for {number_of_frames} frames and no offset table: "
-            "the frame boundaries are unknown"
+            f"{count} fragments for {number_of_frames} frames and no offset table: the frame boundaries are unknown"
         )
     groups: list[list[int]] = []
     current: list[int] = []

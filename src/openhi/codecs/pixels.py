@@ -61,9 +61,7 @@ class PixelFormat:
         if self.bits_allocated not in _BITS_ALLOCATED:
             raise CodecError(f"Bits Allocated must be one of {_BITS_ALLOCATED}, got {self.bits_allocated}")
         if not 1 <= self.bits_stored <= self.bits_allocated:
-            raise CodecError(
-                f"Bits Stored {self.bits_stored} must be in 1..Bits Allocated {self.bits_allocated}"
-            )
+            raise CodecError(f"Bits Stored {self.bits_stored} must be in 1..Bits Allocated {self.bits_allocated}")
         if self.pixel_representation not in (0, 1):
             raise CodecError(f"Pixel Representation must be 0 or 1, got {self.pixel_representation}")
         if self.bits_allocated == 1 and (self.pixel_representation or self.samples_per_pixel != 1):

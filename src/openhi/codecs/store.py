@@ -128,9 +128,7 @@ def _verified_checksums(data: bytes, stored_syntax: str, frame: Array) -> list[C
     full: Array | None = None
     try:
         for level in decode_levels(data, stored_syntax, frame.dtype):
-            checksums.append(
-                ChecksumLevel(width=level.shape[1], height=level.shape[0], checksum=frame_crc32(level))
-            )
+            checksums.append(ChecksumLevel(width=level.shape[1], height=level.shape[0], checksum=frame_crc32(level)))
             full = level
     except FrameDecodeError as exc:
         raise FrameVerificationError(f"the stored codestream does not decode: {exc}") from exc

@@ -87,12 +87,8 @@ def _video(uid: str, name: str, content_type: str) -> TransferSyntax:
 
 
 _ROWS: tuple[TransferSyntax, ...] = (
-    TransferSyntax(
-        IMPLICIT_VR_LITTLE_ENDIAN, "Implicit VR Little Endian", Family.NATIVE, True, False, _OCTETS
-    ),
-    TransferSyntax(
-        EXPLICIT_VR_LITTLE_ENDIAN, "Explicit VR Little Endian", Family.NATIVE, True, False, _OCTETS
-    ),
+    TransferSyntax(IMPLICIT_VR_LITTLE_ENDIAN, "Implicit VR Little Endian", Family.NATIVE, True, False, _OCTETS),
+    TransferSyntax(EXPLICIT_VR_LITTLE_ENDIAN, "Explicit VR Little Endian", Family.NATIVE, True, False, _OCTETS),
     TransferSyntax(
         DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
         "Deflated Explicit VR Little Endian",
@@ -103,9 +99,7 @@ _ROWS: tuple[TransferSyntax, ...] = (
     ),
     TransferSyntax(EXPLICIT_VR_BIG_ENDIAN, "Explicit VR Big Endian", Family.NATIVE, True, False, _OCTETS),
     TransferSyntax(JPEG_BASELINE_8BIT, "JPEG Baseline (Process 1)", Family.JPEG, False, True, "image/jpeg"),
-    TransferSyntax(
-        JPEG_EXTENDED_12BIT, "JPEG Extended (Process 2 & 4)", Family.JPEG, False, False, "image/jpeg"
-    ),
+    TransferSyntax(JPEG_EXTENDED_12BIT, "JPEG Extended (Process 2 & 4)", Family.JPEG, False, False, "image/jpeg"),
     TransferSyntax(
         JPEG_LOSSLESS,
         "JPEG Lossless, Non-Hierarchical (Process 14)",
@@ -123,9 +117,7 @@ _ROWS: tuple[TransferSyntax, ...] = (
         "image/jpeg",
     ),
     TransferSyntax(JPEG_LS_LOSSLESS, "JPEG-LS Lossless", Family.JPEG_LS, True, False, "image/jls"),
-    TransferSyntax(
-        JPEG_LS_NEAR_LOSSLESS, "JPEG-LS Lossy (Near-Lossless)", Family.JPEG_LS, False, False, "image/jls"
-    ),
+    TransferSyntax(JPEG_LS_NEAR_LOSSLESS, "JPEG-LS Lossy (Near-Lossless)", Family.JPEG_LS, False, False, "image/jls"),
     TransferSyntax(JPEG_2000_LOSSLESS, "JPEG 2000 (Lossless Only)", Family.JPEG_2000, True, False, _J2C),
     TransferSyntax(JPEG_2000, "JPEG 2000", Family.JPEG_2000, False, True, _J2C),
     TransferSyntax(
@@ -138,14 +130,10 @@ _ROWS: tuple[TransferSyntax, ...] = (
     ),
     TransferSyntax(JPEG_2000_MC, "JPEG 2000 Part 2 Multi-component", Family.JPEG_2000, False, False, _J2C),
     TransferSyntax(JPEG_XL_LOSSLESS, "JPEG XL Lossless", Family.JPEG_XL, True, False, _JXL),
-    TransferSyntax(
-        JPEG_XL_JPEG_RECOMPRESSION, "JPEG XL JPEG Recompression", Family.JPEG_XL, False, True, _JXL
-    ),
+    TransferSyntax(JPEG_XL_JPEG_RECOMPRESSION, "JPEG XL JPEG Recompression", Family.JPEG_XL, False, True, _JXL),
     TransferSyntax(JPEG_XL, "JPEG XL", Family.JPEG_XL, False, True, _JXL),
     TransferSyntax(HTJ2K_LOSSLESS, "HTJ2K (Lossless Only)", Family.HTJ2K, True, False, _JPH),
-    TransferSyntax(
-        HTJ2K_LOSSLESS_RPCL, "HTJ2K with RPCL Options (Lossless Only)", Family.HTJ2K, True, False, _JPH
-    ),
+    TransferSyntax(HTJ2K_LOSSLESS_RPCL, "HTJ2K with RPCL Options (Lossless Only)", Family.HTJ2K, True, False, _JPH),
     TransferSyntax(HTJ2K, "HTJ2K", Family.HTJ2K, False, True, "image/jphc"),
     TransferSyntax(RLE_LOSSLESS, "RLE Lossless", Family.RLE, True, False, _OCTETS),
     _video("1.2.840.10008.1.2.4.100", "MPEG2 Main Profile / Main Level", "video/mpeg"),
@@ -153,9 +141,7 @@ _ROWS: tuple[TransferSyntax, ...] = (
     _video("1.2.840.10008.1.2.4.101", "MPEG2 Main Profile / High Level", "video/mpeg"),
     _video("1.2.840.10008.1.2.4.101.1", "Fragmentable MPEG2 Main Profile / High Level", "video/mpeg"),
     _video("1.2.840.10008.1.2.4.102", "MPEG-4 AVC/H.264 High Profile / Level 4.1", "video/mp4"),
-    _video(
-        "1.2.840.10008.1.2.4.102.1", "Fragmentable MPEG-4 AVC/H.264 High Profile / Level 4.1", "video/mp4"
-    ),
+    _video("1.2.840.10008.1.2.4.102.1", "Fragmentable MPEG-4 AVC/H.264 High Profile / Level 4.1", "video/mp4"),
     _video("1.2.840.10008.1.2.4.103", "MPEG-4 AVC/H.264 BD-compatible High Profile / Level 4.1", "video/mp4"),
     _video(
         "1.2.840.10008.1.2.4.103.1",

@@ -86,7 +86,5 @@ class DatastoreLifecycle:
                     step(datastore)
                     moved += 1
                 except Exception:
-                    log.exception(
-                        "lifecycle step for datastore %s failed; will retry", datastore.datastore_id
-                    )
+                    log.exception("lifecycle step for datastore %s failed; will retry", datastore.datastore_id)
         return moved

@@ -106,8 +106,7 @@ class DatastoreService:
                 return existing
             if uow.datastores.count_in(QUOTA_STATUSES) >= self._max_active:
                 raise QuotaExceededError(
-                    f"Cannot create datastore: the quota of {self._max_active} active datastores "
-                    "has been reached"
+                    f"Cannot create datastore: the quota of {self._max_active} active datastores has been reached"
                 )
             now = self._clock()
             datastore_id = new_id()
@@ -133,9 +132,7 @@ class DatastoreService:
         """The data store in whatever status it is (DELETED ones stay readable)."""
         return self._index.run(lambda uow: load_datastore(uow, datastore_id), readonly=True)
 
-    def list(
-        self, status: DatastoreStatus | None, next_token: str | None, max_results: int | None
-    ) -> DatastorePage:
+    def list(self, status: DatastoreStatus | None, next_token: str | None, max_results: int | None) -> DatastorePage:
         """Newest first, ``max_results`` (1..50, default 50) per page, with an opaque continuation token."""
         scope = f"ListDatastores:{status or ''}"
         after = None
@@ -160,9 +157,7 @@ class DatastoreService:
                 raise ConflictError(f"Datastore {datastore_id} is still being created; retry when ACTIVE")
             remaining = uow.image_sets.count_in_datastore(datastore_id)
             if remaining:
-                raise ConflictError(
-                    f"Datastore {datastore_id} still holds {remaining} image sets; delete them first"
-                )
+                raise ConflictError(f"Datastore {datastore_id} still holds {remaining} image sets; delete them first")
             now = self._clock()
             if not uow.datastores.transition(datastore_id, datastore.status, DatastoreStatus.DELETING, now):
                 raise ConflictError(f"Datastore {datastore_id} changed status concurrently; retry")

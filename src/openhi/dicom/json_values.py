@@ -113,9 +113,7 @@ def needs_vr_record(tag: int, vr: str) -> bool:
 
 
 def _is_multi(value: object) -> bool:
-    return isinstance(value, list | tuple | MutableSequence) and not isinstance(
-        value, str | bytes | bytearray
-    )
+    return isinstance(value, list | tuple | MutableSequence) and not isinstance(value, str | bytes | bytearray)
 
 
 def _is_empty(value: object) -> bool:
@@ -294,9 +292,7 @@ class DatasetEncoder:
             if self.skip(tag, path):
                 continue
             element_path = (*path, int(tag))
-            out[element_key(tag)] = self.encode_element(
-                self.read_element(ds, tag, element_path), element_path
-            )
+            out[element_key(tag)] = self.encode_element(self.read_element(ds, tag, element_path), element_path)
         return out
 
     def read_element(self, ds: Dataset, tag: int, path: Path) -> DataElement:

@@ -211,9 +211,7 @@ class _Normalizer(DatasetEncoder):
         problems: list[str] = []
         vr_limit = VR_MAX_LENGTH.get(vr)
         if vr_limit is not None:
-            longest = max(
-                len(part) for item in values for part in (item.split("=") if vr == "PN" else [item])
-            )
+            longest = max(len(part) for item in values for part in (item.split("=") if vr == "PN" else [item]))
             if longest > vr_limit:
                 problems.append(f"a value is {longest} characters long where VR {vr} allows {vr_limit}")
         if len(path) == 1:

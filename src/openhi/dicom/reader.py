@@ -94,9 +94,7 @@ def _read(source: str | BinaryIO, name: str, size: int, head: bytes) -> Dataset:
         raise
     except Exception as exc:  # pydicom raises many types on malformed input
         problem = (
-            _with_file(source, start, lambda fp: _scan(fp, start + 132, start + size, "meta"))
-            if has_header
-            else None
+            _with_file(source, start, lambda fp: _scan(fp, start + 132, start + size, "meta")) if has_header else None
         )
         if problem is not None:
             raise DicomInputError(f"truncated DICOM file: {name}: {problem}") from exc
@@ -106,9 +104,7 @@ def _read(source: str | BinaryIO, name: str, size: int, head: bytes) -> Dataset:
         raise DicomInputError(f"truncated DICOM file: {name}: {problem}")
     if len(ds) == 0:
         if has_header:
-            raise DicomInputError(
-                f"truncated DICOM file: {name}: no data set after the file meta information"
-            )
+            raise DicomInputError(f"truncated DICOM file: {name}: no data set after the file meta information")
         raise DicomInputError(f"not a DICOM P10 file: {name}: no data elements")
     return ds
 
@@ -133,9 +129,7 @@ def _with_file(source: str | BinaryIO, start: int, work: Callable[[BinaryIO], st
         return work(fp)
 
 
-def _check_structure(
-    source: str | BinaryIO, start: int, size: int, has_header: bool, ds: Dataset
-) -> str | None:
+def _check_structure(source: str | BinaryIO, start: int, size: int, has_header: bool, ds: Dataset) -> str | None:
     """None when the element structure fits in the file (or cannot be followed), else what is cut."""
     meta = getattr(ds, "file_meta", None)
     syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""

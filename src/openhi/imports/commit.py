@@ -105,9 +105,7 @@ def _apply(
             for frame, size in zip(staged.image_frames, staged.stored_frame_sizes, strict=True)
         ]
     )
-    return [
-        Assignment(s.input_key, image_set_id, placement.is_primary, version_id) for s in placement.instances
-    ]
+    return [Assignment(s.input_key, image_set_id, placement.is_primary, version_id) for s in placement.instances]
 
 
 def commit_group(index: Index, blobs: BlobStore, clock: Clock, job: ImportJob, group_key: str) -> None:
@@ -122,9 +120,7 @@ def commit_group(index: Index, blobs: BlobStore, clock: Clock, job: ImportJob, g
             if f.result is not None
         ]
         primary = uow.image_sets.find_primary(job.datastore_id, group_key)
-        placements = plan(
-            staged, primary.image_set_id if primary else None, primary.grouping if primary else None
-        )
+        placements = plan(staged, primary.image_set_id if primary else None, primary.grouping if primary else None)
         assignments: list[Assignment] = []
         for placement in placements:
             assignments += _apply(uow, blobs, job, placement, primary, clock)

@@ -40,6 +40,7 @@ from openhi.dicom.warnings import BY_CODE, OTHER, ImportWarning, apply_warning_r
 from openhi.errors import OpenHIError
 from openhi.ids import new_id
 from openhi.imagesets.staged import StagedInstance
+from openhi.imports.mappings import MetadataMapping, apply_overrides, parse_overrides
 
 COPY_CHUNK = 8 * 1024 * 1024
 PIXEL_DATA = 0x7FE00010
@@ -57,6 +58,7 @@ class FileTask:
     blob_url: str
     target: LosslessStorageFormat
     bulk_threshold: int = 1_048_576
+    mappings: tuple[MetadataMapping, ...] = ()
 
 
 @dataclass
@@ -107,8 +109,7 @@ def _frame_entry(frame_id: str, prepared: PreparedFrame) -> dict[str, Any]:
     return {
         "ID": frame_id,
         "PixelDataChecksumFromBaseToFullResolution": [
-            {"Width": level.width, "Height": level.height, "Checksum": level.checksum}
-            for level in prepared.checksums
+            {"Width": level.width, "Height": level.height, "Checksum": level.checksum} for level in prepared.checksums
         ],
         "MinPixelValue": prepared.min_pixel_value,
         "MaxPixelValue": prepared.max_pixel_value,
@@ -153,6 +154,18 @@ def _store_frames(
     return stored_syntax, frames, sizes, warnings
 
 
+COERCED = 0xB000
+_COERCED = "Elements were replaced by the job's JSON metadata (importConfiguration)."
+
+
+def _augment(ds: Any, task: FileTask, source: BlobStore) -> bool:
+    """Apply the job's DicomMetadataMappings that match this instance; True when something changed."""
+    study, series = str(ds.get("StudyInstanceUID", "")), str(ds.get("SeriesInstanceUID", ""))
+    matching = [m for m in task.mappings if m.applies_to(study, series)]
+    documents = [parse_overrides(m.metadata_file_path, source.get(m.metadata_file_path)) for m in matching]
+    return apply_overrides(ds, documents)
+
+
 _STORED_AS_IS = "The pixel data could not be transcoded and is stored as it was received."
 
 
@@ -166,12 +179,15 @@ def import_file(task: FileTask, open_store: Callable[[str], BlobStore]) -> FileO
         path, outcome.size = _fetch(source, task.input_key, clock)
         with clock.stage("parse"):
             ds = read_p10(path)
+            coerced = _augment(ds, task, source)
             normalized = normalize(ds, bulk_threshold=task.bulk_threshold)
         for bulk in normalized.bulk_values:
             with clock.stage("write"):
                 blobs.put(keys.bulk_value(task.datastore_id, bulk.reference_id), bulk.data)
         stored_syntax, frames, sizes, frame_warnings = _store_frames(task, ds, normalized, blobs, clock)
         warnings = [*normalized.warnings, *frame_warnings]
+        if coerced:
+            warnings.append(ImportWarning.of(BY_CODE[COERCED], _COERCED))
         instance = dict(normalized.instance)
         apply_warning_reasons(instance, warnings)
         staged = StagedInstance(

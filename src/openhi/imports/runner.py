@@ -25,6 +25,7 @@ from openhi.clock import Clock
 from openhi.datastores.model import LosslessStorageFormat
 from openhi.errors import OpenHIError
 from openhi.imports.commit import assignments_of, commit_group
+from openhi.imports.mappings import mappings_of
 from openhi.imports.model import FileStatus, ImportFile, ImportJob, JobStatus
 from openhi.imports.outputs import write_outputs
 from openhi.imports.pipeline import FileOutcome, FileTask
@@ -161,37 +162,34 @@ class ImportRunner:
                 job = self._save(replace(job, status=JobStatus.IN_PROGRESS))
             self._process(job, [f for f in files if f.status == FileStatus.PENDING], progress)
             if self._stopping.is_set():  # shutting down: hand the job back at once, it resumes later
-                return self._save(
-                    replace(self._job(job.datastore_id, job_id), lease_owner=None, lease_until=None)
-                )
+                return self._save(replace(self._job(job.datastore_id, job_id), lease_owner=None, lease_until=None))
             groups = self._index.run(lambda uow: uow.import_jobs.staged_groups(job_id), readonly=True)
             for group in groups:
                 commit_group(self._index, self._blobs, self._clock, job, group)
             all_files = self._index.run(lambda uow: uow.import_jobs.list_files(job_id), readonly=True)
-            write_outputs(
-                self._open_output(job.output_s3_uri), job, all_files, assignments_of(self._index, job_id)
-            )
+            write_outputs(self._open_output(job.output_s3_uri), job, all_files, assignments_of(self._index, job_id))
             status, message = JobStatus.COMPLETED, None
         except JobFailedError as exc:
             status, message = JobStatus.FAILED, exc.message
         except OpenHIError as exc:
             status, message = JobStatus.FAILED, f"The import job could not run: {exc.message}"
-        done = replace(
-            job, status=status, message=message, ended_at=self._clock(), lease_owner=None, lease_until=None
-        )
+        done = replace(job, status=status, message=message, ended_at=self._clock(), lease_owner=None, lease_until=None)
         return self._save(done)
 
     def _scan(self, job: ImportJob) -> list[ImportFile]:
         """List the input, enforce the limits, record every file as PENDING."""
         source = self._open_input(job.input_s3_uri)
+        metadata_files = {m.metadata_file_path for m in mappings_of(job.import_configuration)}
+        for path in sorted(metadata_files):
+            if source.head(path) is None:
+                raise JobFailedError(f"The metadata file {path} of importConfiguration is not in inputS3Uri")
         files: list[ImportFile] = []
         folders: set[str] = set()
         total = 0
-        for seq, key in enumerate(source.iter_prefix("")):
+        keys = (key for key in source.iter_prefix("") if key not in metadata_files)
+        for seq, key in enumerate(keys):
             if len(files) >= self._limits.max_files:
-                raise JobFailedError(
-                    f"The input holds more than {self._limits.max_files} files, the per-job limit"
-                )
+                raise JobFailedError(f"The input holds more than {self._limits.max_files} files, the per-job limit")
             info = source.head(key)
             size = info.size if info else 0
             total += size
@@ -201,17 +199,11 @@ class ImportRunner:
                 )
             folders.add(key.rsplit("/", 1)[0] if "/" in key else "")
             if len(folders) > self._limits.max_folders:
-                raise JobFailedError(
-                    f"The input has more than {self._limits.max_folders} nested folders, the limit"
-                )
+                raise JobFailedError(f"The input has more than {self._limits.max_folders} nested folders, the limit")
             file = ImportFile(job.job_id, seq, key, size)
             if size > self._limits.max_file_bytes:
-                message = (
-                    f"The file is larger than {self._limits.max_file_bytes // GB} GB, the per-file limit"
-                )
-                file = replace(
-                    file, status=FileStatus.FAILED, error_type="ValidationException", error_message=message
-                )
+                message = f"The file is larger than {self._limits.max_file_bytes // GB} GB, the per-file limit"
+                file = replace(file, status=FileStatus.FAILED, error_type="ValidationException", error_message=message)
             files.append(file)
         self._index.run(lambda uow: uow.import_jobs.add_files(files))
         return files
@@ -222,6 +214,7 @@ class ImportRunner:
             return
         executor = self.warm_up()
         target = self._target_format(job.datastore_id)
+        mappings = mappings_of(job.import_configuration)
         queue = iter(pending)
         running: set[Future[FileOutcome]] = set()
         renew_every = self._lease.total_seconds() / 3
@@ -239,6 +232,7 @@ class ImportRunner:
                     job.input_s3_uri,
                     self._blob_url,
                     target,
+                    mappings=mappings,
                 )
                 running.add(executor.submit(self._task_fn, task))
             if not running:

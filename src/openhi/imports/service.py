@@ -68,9 +68,7 @@ def _same(job: ImportJob, request: StartImportRequest) -> bool:
 class ImportService:
     """Import job use cases over the index port."""
 
-    def __init__(
-        self, index: Index, clock: Clock, tokens: TokenCodec, max_concurrent_jobs: int = 100
-    ) -> None:
+    def __init__(self, index: Index, clock: Clock, tokens: TokenCodec, max_concurrent_jobs: int = 100) -> None:
         self._index = index
         self._clock = clock
         self._tokens = tokens
@@ -92,9 +90,7 @@ class ImportService:
                     )
                 return existing
             if datastore.status != DatastoreStatus.ACTIVE:
-                raise ConflictError(
-                    f"Datastore {datastore.datastore_id} is {datastore.status.value}, not ACTIVE"
-                )
+                raise ConflictError(f"Datastore {datastore.datastore_id} is {datastore.status.value}, not ACTIVE")
             if uow.import_jobs.count_in(datastore.datastore_id, ACTIVE_STATUSES) >= self._max_concurrent:
                 raise QuotaExceededError(
                     f"Datastore {datastore.datastore_id} already has {self._max_concurrent} import jobs "

@@ -58,9 +58,7 @@ class MemoryDatastoreRepository:
     def get_by_client_token(self, client_token: str) -> Datastore | None:
         return next((d for d in self.state.datastores.values() if d.client_token == client_token), None)
 
-    def list_page(
-        self, status: DatastoreStatus | None, after: DatastorePageKey | None, limit: int
-    ) -> list[Datastore]:
+    def list_page(self, status: DatastoreStatus | None, after: DatastorePageKey | None, limit: int) -> list[Datastore]:
         rows = [d for d in self.state.datastores.values() if status is None or d.status == status]
         if after is not None:
             position = (after.created_at, after.datastore_id)
@@ -75,9 +73,7 @@ class MemoryDatastoreRepository:
     def ids_in(self, status: DatastoreStatus) -> list[str]:
         return sorted(d.datastore_id for d in self.state.datastores.values() if d.status == status)
 
-    def transition(
-        self, datastore_id: str, expected: DatastoreStatus, new: DatastoreStatus, at: datetime
-    ) -> bool:
+    def transition(self, datastore_id: str, expected: DatastoreStatus, new: DatastoreStatus, at: datetime) -> bool:
         current = self.state.datastores.get(datastore_id)
         if current is None or current.status != expected:
             return False

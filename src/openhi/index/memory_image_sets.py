@@ -80,9 +80,7 @@ class MemoryImageSetRepository:
         versions = [
             version
             for (owner, of, number), version in self.state.image_set_versions.items()
-            if owner == datastore_id
-            and of == image_set_id
-            and (before_version is None or number < before_version)
+            if owner == datastore_id and of == image_set_id and (before_version is None or number < before_version)
         ]
         versions.sort(key=lambda v: v.version_id, reverse=True)
         return versions[: max(limit, 0)]
@@ -91,9 +89,7 @@ class MemoryImageSetRepository:
         if any(frame.datastore_id not in self.state.datastores for frame in frames):
             raise ConflictError("The data store of the frames is not in the index")
         for frame in frames:
-            self.state.image_set_frames.setdefault(
-                (frame.datastore_id, frame.image_set_id, frame.frame_id), frame
-            )
+            self.state.image_set_frames.setdefault((frame.datastore_id, frame.image_set_id, frame.frame_id), frame)
 
     def get_frame(self, datastore_id: str, image_set_id: str, frame_id: str) -> FrameRef | None:
         return self.state.image_set_frames.get((datastore_id, image_set_id, frame_id))

@@ -85,9 +85,7 @@ class MemoryImportJobRepository:
     def count_in(self, datastore_id: str, statuses: Sequence[JobStatus]) -> int:
         wanted = set(statuses)
         return sum(
-            1
-            for job in self.state.import_jobs.values()
-            if job.datastore_id == datastore_id and job.status in wanted
+            1 for job in self.state.import_jobs.values() if job.datastore_id == datastore_id and job.status in wanted
         )
 
     def runnable(self, now: datetime) -> list[ImportJob]:
@@ -141,11 +139,7 @@ class MemoryImportJobRepository:
 
     def staged_groups(self, job_id: str) -> list[str]:
         return sorted(
-            {
-                file.group_key
-                for file in self.list_files(job_id, FileStatus.STAGED)
-                if file.group_key is not None
-            }
+            {file.group_key for file in self.list_files(job_id, FileStatus.STAGED) if file.group_key is not None}
         )
 
     def staged_in_group(self, job_id: str, group_key: str) -> list[ImportFile]:
@@ -159,14 +153,11 @@ class MemoryImportJobRepository:
     def mark_committed(self, job_id: str, group_key: str, image_set_ids: Sequence[str]) -> None:
         if (job_id, group_key) in self.state.import_commits or job_id not in self.state.import_jobs:
             raise ConflictError(
-                f"Group {group_key!r} of import job {job_id} is already committed "
-                "or the job is not in the index"
+                f"Group {group_key!r} of import job {job_id} is already committed or the job is not in the index"
             )
         self.state.import_commits[(job_id, group_key)] = list(image_set_ids)
 
     def committed_image_sets(self, job_id: str) -> dict[str, list[str]]:
         return {
-            group: list(ids)
-            for (owner, group), ids in sorted(self.state.import_commits.items())
-            if owner == job_id
+            group: list(ids) for (owner, group), ids in sorted(self.state.import_commits.items()) if owner == job_id
         }

@@ -44,9 +44,7 @@ class DatastoreRepository(Protocol):
         """The data store created with this idempotency token, or None."""
         ...
 
-    def list_page(
-        self, status: DatastoreStatus | None, after: DatastorePageKey | None, limit: int
-    ) -> list[Datastore]:
+    def list_page(self, status: DatastoreStatus | None, after: DatastorePageKey | None, limit: int) -> list[Datastore]:
         """Up to ``limit`` data stores, newest first (created_at DESC, id DESC), strictly after ``after``."""
         ...
 
@@ -58,9 +56,7 @@ class DatastoreRepository(Protocol):
         """Ids of every data store in ``status`` (for the lifecycle sweep)."""
         ...
 
-    def transition(
-        self, datastore_id: str, expected: DatastoreStatus, new: DatastoreStatus, at: datetime
-    ) -> bool:
+    def transition(self, datastore_id: str, expected: DatastoreStatus, new: DatastoreStatus, at: datetime) -> bool:
         """Compare-and-set the status; True when this call moved it (safe across processes)."""
         ...
 

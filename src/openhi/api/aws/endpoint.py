@@ -46,9 +46,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 class AwsEndpoint:
     """Serves the 18 operations of ``medical-imaging`` 2023-07-19."""
 
-    def __init__(
-        self, handlers: AwsHandlers, authenticator: SigV4Authenticator, max_request_bytes: int
-    ) -> None:
+    def __init__(self, handlers: AwsHandlers, authenticator: SigV4Authenticator, max_request_bytes: int) -> None:
         self._handlers = handlers
         self._authenticator = authenticator
         self._limit = max_request_bytes
@@ -66,9 +64,7 @@ class AwsEndpoint:
             body = await read_body(request, self._limit)
             self._authenticator.authenticate(request, body)
             try:
-                match = self._router.match(
-                    request.method, request.scope.get("raw_path", b"").decode("latin-1")
-                )
+                match = self._router.match(request.method, request.scope.get("raw_path", b"").decode("latin-1"))
             except UnknownOperationError as exc:
                 raise EdgeError("UnknownOperationException", f"No operation matches {exc}") from exc
             operation = match.operation

@@ -36,9 +36,7 @@ class ImageSetHandlers:
             "updatedAt": version.updated_at,
             "deletedAt": view.image_set.deleted_at,
             "message": version.message,
-            "imageSetArn": image_set_arn(
-                self._region, self._account_id, version.datastore_id, version.image_set_id
-            ),
+            "imageSetArn": image_set_arn(self._region, self._account_id, version.datastore_id, version.image_set_id),
             "isPrimary": version.is_primary,
             # Storage tiers (guide 23009-23052) are not implemented: everything is frequently accessed.
             "storageTier": "FREQUENT_ACCESS",

@@ -61,9 +61,7 @@ class Router:
     """Finds the operation for a request."""
 
     def __init__(self) -> None:
-        self.routes = [
-            Route(op.http["method"], tuple(_split(op.http["requestUri"])), op) for op in operations()
-        ]
+        self.routes = [Route(op.http["method"], tuple(_split(op.http["requestUri"])), op) for op in operations()]
 
     def match(self, method: str, raw_path: str) -> Match:
         """The operation for ``method`` + ``raw_path``; UnknownOperationError when none fits."""

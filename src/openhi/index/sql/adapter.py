@@ -55,13 +55,9 @@ def normalize_url(url: str) -> URL:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database in (None, "", ":memory:") or (parsed.database or "").startswith("file:"):
-            raise ValueError(
-                "a SQLite index needs a file path: sqlite:///relative/path or sqlite:////abs/path"
-            )
+            raise ValueError("a SQLite index needs a file path: sqlite:///relative/path or sqlite:////abs/path")
     elif parsed.get_backend_name() != "postgresql":
-        raise ValueError(
-            f"unsupported index URL scheme {parsed.drivername!r}: use sqlite:/// or postgresql://"
-        )
+        raise ValueError(f"unsupported index URL scheme {parsed.drivername!r}: use sqlite:/// or postgresql://")
     return parsed
 
 

@@ -112,9 +112,7 @@ class SqlImportJobRepository:
 
     def get(self, datastore_id: str, job_id: str) -> ImportJob | None:
         row = self.conn.execute(
-            select(import_jobs).where(
-                import_jobs.c.datastore_id == datastore_id, import_jobs.c.job_id == job_id
-            )
+            select(import_jobs).where(import_jobs.c.datastore_id == datastore_id, import_jobs.c.job_id == job_id)
         ).one_or_none()
         return None if row is None else _job(row)
 
@@ -136,9 +134,7 @@ class SqlImportJobRepository:
             query = query.where(
                 or_(
                     import_jobs.c.submitted_at < after.submitted_at,
-                    and_(
-                        import_jobs.c.submitted_at == after.submitted_at, import_jobs.c.job_id < after.job_id
-                    ),
+                    and_(import_jobs.c.submitted_at == after.submitted_at, import_jobs.c.job_id < after.job_id),
                 )
             )
         query = query.order_by(import_jobs.c.submitted_at.desc(), import_jobs.c.job_id.desc())
@@ -169,9 +165,7 @@ class SqlImportJobRepository:
         return [_job(row) for row in self.conn.execute(query)]
 
     def update(self, job: ImportJob) -> None:
-        self.conn.execute(
-            update(import_jobs).where(import_jobs.c.job_id == job.job_id).values(_job_values(job))
-        )
+        self.conn.execute(update(import_jobs).where(import_jobs.c.job_id == job.job_id).values(_job_values(job)))
 
     def claim(self, job_id: str, owner: str, until: datetime, now: datetime) -> bool:
         result = self.conn.execute(

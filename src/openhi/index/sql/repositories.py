@@ -74,20 +74,14 @@ class SqlDatastoreRepository:
             ) from exc
 
     def get(self, datastore_id: str) -> Datastore | None:
-        row = self.conn.execute(
-            select(datastores).where(datastores.c.datastore_id == datastore_id)
-        ).one_or_none()
+        row = self.conn.execute(select(datastores).where(datastores.c.datastore_id == datastore_id)).one_or_none()
         return None if row is None else _datastore(row)
 
     def get_by_client_token(self, client_token: str) -> Datastore | None:
-        row = self.conn.execute(
-            select(datastores).where(datastores.c.client_token == client_token)
-        ).one_or_none()
+        row = self.conn.execute(select(datastores).where(datastores.c.client_token == client_token)).one_or_none()
         return None if row is None else _datastore(row)
 
-    def list_page(
-        self, status: DatastoreStatus | None, after: DatastorePageKey | None, limit: int
-    ) -> list[Datastore]:
+    def list_page(self, status: DatastoreStatus | None, after: DatastorePageKey | None, limit: int) -> list[Datastore]:
         query = select(datastores)
         if status is not None:
             query = query.where(datastores.c.status == status.value)
@@ -122,9 +116,7 @@ class SqlDatastoreRepository:
         )
         return [str(value) for value in self.conn.execute(query).scalars()]
 
-    def transition(
-        self, datastore_id: str, expected: DatastoreStatus, new: DatastoreStatus, at: datetime
-    ) -> bool:
+    def transition(self, datastore_id: str, expected: DatastoreStatus, new: DatastoreStatus, at: datetime) -> bool:
         result = self.conn.execute(
             update(datastores)
             .where(datastores.c.datastore_id == datastore_id, datastores.c.status == expected.value)

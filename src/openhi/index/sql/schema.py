@@ -218,9 +218,7 @@ import_jobs = Table(
 
 def _job_ref() -> Column[str]:
     """The owning import job; rows go with it (ON DELETE CASCADE)."""
-    return Column(
-        "job_id", String(ID_LENGTH), ForeignKey("import_jobs.job_id", ondelete="CASCADE"), nullable=False
-    )
+    return Column("job_id", String(ID_LENGTH), ForeignKey("import_jobs.job_id", ondelete="CASCADE"), nullable=False)
 
 
 # One row per input file of a job, so that an interrupted job resumes where it stopped.

@@ -40,9 +40,7 @@ def _id(name: str, *, nullable: bool = False) -> sa.Column[str]:
     return sa.Column(name, sa.String(32), nullable=nullable)
 
 
-def _cascade(
-    table: str, columns: list[str], target: str, target_columns: list[str]
-) -> sa.ForeignKeyConstraint:
+def _cascade(table: str, columns: list[str], target: str, target_columns: list[str]) -> sa.ForeignKeyConstraint:
     return sa.ForeignKeyConstraint(
         columns,
         [f"{target}.{column}" for column in target_columns],
@@ -138,9 +136,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("job_id", "seq", name="pk_import_files"),
         _cascade("import_files", ["job_id"], "import_jobs", ["job_id"]),
     )
-    op.create_index(
-        "ix_import_files_job_id_status_group_key", "import_files", ["job_id", "status", "group_key"]
-    )
+    op.create_index("ix_import_files_job_id_status_group_key", "import_files", ["job_id", "status", "group_key"])
     op.create_table(
         "import_commits",
         _id("job_id"),
