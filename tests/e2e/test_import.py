@@ -213,3 +213,16 @@ def test_a_job_interrupted_by_a_crash_completes_after_restart(
             )
         finally:
             assert second.stop() == 0
+
+
+def test_image_set_arns_take_tags_after_import(client: Any, datastore: str, tmp_path: Path) -> None:
+    write_series(tmp_path / "in", SeriesSpec(study="tagged", slices=1, size=16))
+    job = run_job(client, datastore, f"file://{tmp_path / 'in'}/", f"file://{tmp_path / 'out'}/")
+    folder = tmp_path / "out" / f"{datastore}-DicomImport-{job['jobId']}"
+    image_set_id = (folder / "SUCCESS" / "success.ndjson").read_text().split('"imageSetId":"')[1][:32]
+    arn = client.get_image_set(datastoreId=datastore, imageSetId=image_set_id)["imageSetArn"]
+    assert arn.endswith(f":datastore/{datastore}/imageset/{image_set_id}")
+    client.tag_resource(resourceArn=arn, tags={"series": "axial"})
+    assert client.list_tags_for_resource(resourceArn=arn)["tags"] == {"series": "axial"}
+    code, status, _ = error_of(client.delete_datastore, datastoreId=datastore)
+    assert (code, status) == ("ConflictException", 409)  # image sets remain

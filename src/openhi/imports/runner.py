@@ -167,7 +167,7 @@ class ImportRunner:
             for group in groups:
                 commit_group(self._index, self._blobs, self._clock, job, group)
             all_files = self._index.run(lambda uow: uow.import_jobs.list_files(job_id), readonly=True)
-            write_outputs(self._open_output(job.output_s3_uri), job, all_files, assignments_of(self._index, job_id))
+            write_outputs(self._output(job), job, all_files, assignments_of(self._index, job_id))
             status, message = JobStatus.COMPLETED, None
         except JobFailedError as exc:
             status, message = JobStatus.FAILED, exc.message
@@ -176,9 +176,18 @@ class ImportRunner:
         done = replace(job, status=status, message=message, ended_at=self._clock(), lease_owner=None, lease_until=None)
         return self._save(done)
 
+    def _output(self, job: ImportJob) -> BlobStore:
+        try:
+            return self._open_output(job.output_s3_uri)
+        except OpenHIError as exc:
+            raise JobFailedError(f"outputS3Uri {job.output_s3_uri} cannot be written: {exc.message}") from exc
+
     def _scan(self, job: ImportJob) -> list[ImportFile]:
         """List the input, enforce the limits, record every file as PENDING."""
-        source = self._open_input(job.input_s3_uri)
+        try:
+            source = self._open_input(job.input_s3_uri)
+        except OpenHIError as exc:
+            raise JobFailedError(f"inputS3Uri {job.input_s3_uri} cannot be read: {exc.message}") from exc
         metadata_files = {m.metadata_file_path for m in mappings_of(job.import_configuration)}
         for path in sorted(metadata_files):
             if source.head(path) is None:
