@@ -72,6 +72,21 @@ class ImageSetVersion:
     message: str | None = None
     job_id: str | None = None
 
+    def as_image_set(self, grouping: GroupingKey) -> ImageSet:
+        """The image set row that mirrors this version when it is the latest."""
+        return ImageSet(
+            datastore_id=self.datastore_id,
+            image_set_id=self.image_set_id,
+            version_id=self.version_id,
+            state=self.state,
+            workflow_status=self.workflow_status,
+            is_primary=self.is_primary,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            grouping=grouping,
+            message=self.message,
+        )
+
 
 @dataclass(frozen=True)
 class FrameRef:

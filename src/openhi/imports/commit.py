@@ -69,7 +69,7 @@ def _apply(
     data = document.encode(merged)
     metadata_key = keys.metadata_document(ds_id, document.content_id(data))
     blobs.put(metadata_key, data)
-    image_set = ImageSet(
+    version = ImageSetVersion(
         datastore_id=ds_id,
         image_set_id=image_set_id,
         version_id=version_id,
@@ -78,26 +78,14 @@ def _apply(
         is_primary=placement.is_primary,
         created_at=created_at,
         updated_at=now,
-        grouping=placement.grouping,
+        metadata_key=metadata_key,
+        job_id=job.job_id,
     )
     if version_id == 1:
-        uow.image_sets.add(image_set)
+        uow.image_sets.add(version.as_image_set(placement.grouping))
     else:
-        uow.image_sets.update(image_set)
-    uow.image_sets.add_version(
-        ImageSetVersion(
-            datastore_id=ds_id,
-            image_set_id=image_set_id,
-            version_id=version_id,
-            state=ImageSetState.ACTIVE,
-            workflow_status=workflow,
-            is_primary=placement.is_primary,
-            created_at=created_at,
-            updated_at=now,
-            metadata_key=metadata_key,
-            job_id=job.job_id,
-        )
-    )
+        uow.image_sets.update(version.as_image_set(placement.grouping))
+    uow.image_sets.add_version(version)
     uow.image_sets.add_frames(
         [
             FrameRef(ds_id, image_set_id, frame["ID"], staged.stored_transfer_syntax, size)
