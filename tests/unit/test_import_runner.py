@@ -136,6 +136,8 @@ def test_the_worker_reports_failures_as_data() -> None:
     assert outcome.staged is None
     assert outcome.error_type == "ValidationException"
     assert outcome.error_message
+    assert "truncated.dcm" in outcome.error_message
+    assert "/tmp/" not in outcome.error_message  # the worker's temporary copy is never named
 
 
 def test_start_is_idempotent_per_client_token() -> None:

@@ -207,7 +207,8 @@ def import_file(task: FileTask, open_store: Callable[[str], BlobStore]) -> FileO
         outcome.staged = staged.to_bytes()
         outcome.group_key = staged.group_key
     except DicomInputError as exc:
-        outcome.error_type, outcome.error_message = "ValidationException", exc.message
+        message = exc.message.replace(str(path), task.input_key) if path is not None else exc.message
+        outcome.error_type, outcome.error_message = "ValidationException", message
     except CodecError as exc:
         outcome.error_type, outcome.error_message = "ValidationException", f"pixel data: {exc.message}"
     except OpenHIError as exc:
