@@ -35,6 +35,7 @@ from openhi.imports.pipeline import FileOutcome
 from openhi.imports.service import StartImportRequest
 
 ROLE = "arn:aws:iam::123456789012:role/Benchmark"
+WORKERS = 0  # 0: one per core (the default); --workers sets it
 
 
 def corpus(folder: Path, series: int, slices: int, size: int) -> tuple[int, int]:
@@ -47,7 +48,12 @@ def import_once(data_dir: Path, input_uri: str, env: dict[str, str]) -> tuple[fl
     """(seconds, summed stage seconds, stored frame bytes, files) of one import into a fresh data dir."""
     os.environ.update(env)
     settings, _ = load_settings(
-        environ={"OPENHI_DATASTORE_TRANSITION_SECONDS": "0", "OPENHI_ACCESS_KEY_ID": "AKIABENCH", **env},
+        environ={
+            "OPENHI_DATASTORE_TRANSITION_SECONDS": "0",
+            "OPENHI_ACCESS_KEY_ID": "AKIABENCH",
+            "OPENHI_IMPORT_WORKERS": str(WORKERS),
+            **env,
+        },
         flags={"data_dir": data_dir, "secret_access_key": "bench"},
     )
     services = build_services(settings)
@@ -83,7 +89,10 @@ def main() -> None:
     parser.add_argument("--slices", type=int, default=100)
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--skip-s3", action="store_true")
+    parser.add_argument("--workers", type=int, default=0, help="import worker processes (0: one per core)")
     args = parser.parse_args()
+    global WORKERS
+    WORKERS = args.workers
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         files, size = corpus(root / "corpus", args.series, args.slices, args.size)

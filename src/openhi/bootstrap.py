@@ -32,7 +32,7 @@ from openhi.errors import ValidationError
 from openhi.imagesets.service import ImageSetReader
 from openhi.imports.runner import ImportRunner
 from openhi.imports.service import ImportService
-from openhi.imports.workers import process_pool, run_task
+from openhi.imports.workers import process_pool, run_tasks
 from openhi.index.port import Index
 from openhi.index.sql.adapter import SqlIndex
 from openhi.search.tokens import TokenCodec
@@ -106,10 +106,10 @@ def import_runner(settings: Settings, index: Index, blobs: BlobStore, clock: Clo
         open_input=_open_blobs,
         open_output=open_output_store,
         executor=lambda: process_pool(workers),
-        task_fn=run_task,
+        task_fn=run_tasks,
         clock=clock,
         lease_seconds=settings.import_lease_seconds,
-        in_flight=4 * workers,
+        in_flight=3 * workers,
     )
 
 

@@ -41,7 +41,7 @@ class World:
             open_input=self.open,
             open_output=self.open,
             executor=lambda: ThreadPoolExecutor(2),
-            task_fn=lambda task: import_file(task, self.open),
+            task_fn=lambda tasks: [import_file(task, self.open) for task in tasks],
             clock=self.clock,
             limits=limits or ImportLimits(),
         )

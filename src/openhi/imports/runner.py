@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Executor, Future, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -33,7 +33,6 @@ from openhi.index.port import Index, UnitOfWork
 
 log = logging.getLogger(__name__)
 GB = 1024**3
-RECORD_BATCH_SECONDS = 0.02  # how long to gather finished files before recording them together
 
 
 @dataclass(frozen=True)
@@ -64,18 +63,20 @@ class ImportRunner:
         open_input: Callable[[str], BlobStore],
         open_output: Callable[[str], BlobStore],
         executor: Callable[[], Executor],
-        task_fn: Callable[[FileTask], FileOutcome],
+        task_fn: Callable[[list[FileTask]], list[FileOutcome]],
         clock: Clock,
         *,
         limits: ImportLimits = ImportLimits(),
         lease_seconds: float = 30.0,
         max_running_jobs: int = 4,
         in_flight: int = 4,
+        files_per_task: int = 4,
     ) -> None:
         self._index, self._blobs, self._blob_url = index, blobs, blob_url
         self._open_input, self._open_output = open_input, open_output
         self._executor_factory = executor
         self._task_fn = task_fn
+        self._files_per_task = files_per_task
         self._executor: Executor | None = None
         self._clock = clock
         self._limits = limits
@@ -224,33 +225,37 @@ class ImportRunner:
         executor = self.warm_up()
         target = self._target_format(job.datastore_id)
         mappings = mappings_of(job.import_configuration)
-        queue = iter(pending)
-        running: set[Future[FileOutcome]] = set()
+        # Files go to the workers a few per task: fewer round trips through the pool's queues, so the workers
+        # do not wait for the main process while it records outcomes.
+        batches = (pending[i : i + self._files_per_task] for i in range(0, len(pending), self._files_per_task))
+        running: set[Future[list[FileOutcome]]] = set()
         renew_every = self._lease.total_seconds() / 3
         renewed = time.monotonic()
         while True:
             while len(running) < self._in_flight and not self._stopping.is_set():
-                file = next(queue, None)
-                if file is None:
+                batch = next(batches, None)
+                if batch is None:
                     break
-                task = FileTask(
-                    job.job_id,
-                    job.datastore_id,
-                    file.seq,
-                    file.input_key,
-                    job.input_s3_uri,
-                    self._blob_url,
-                    target,
-                    mappings=mappings,
-                )
-                running.add(executor.submit(self._task_fn, task))
+                tasks = [
+                    FileTask(
+                        job.job_id,
+                        job.datastore_id,
+                        file.seq,
+                        file.input_key,
+                        job.input_s3_uri,
+                        self._blob_url,
+                        target,
+                        mappings=mappings,
+                    )
+                    for file in batch
+                ]
+                running.add(executor.submit(self._task_fn, tasks))
             if not running:
                 return
+            # Every outcome finished by now is recorded in one transaction; the workers keep going meanwhile
+            # on the files still in flight, so the in-flight bound must cover a few records' time.
             done, running = wait(running, return_when=FIRST_COMPLETED)
-            if running:  # gather the outcomes finishing meanwhile, so one transaction records several
-                more, running = wait(running, timeout=RECORD_BATCH_SECONDS, return_when=ALL_COMPLETED)
-                done |= more
-            outcomes = [future.result() for future in sorted(done, key=id)]
+            outcomes = [outcome for future in sorted(done, key=id) for outcome in future.result()]
             self._record(job, outcomes)
             for outcome in outcomes:
                 if progress is not None:

@@ -21,9 +21,9 @@ def _store(url: str) -> BlobStore:
     return open_blob_store(url)
 
 
-def run_task(task: FileTask) -> FileOutcome:
-    """Entry point executed in a worker process."""
-    return import_file(task, _store)
+def run_tasks(tasks: list[FileTask]) -> list[FileOutcome]:
+    """Entry point executed in a worker process: a few files, one after the other."""
+    return [import_file(task, _store) for task in tasks]
 
 
 def process_pool(workers: int) -> ProcessPoolExecutor:
