@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import sys
@@ -140,6 +141,9 @@ def main() -> None:
             f"compression {size / max(stored, 1):.2f}:1; worker time split: {split}"
         )
         print(f"  vs encode-only floor on 2 cores: {rate / (2 / encode_per_frame):.2f}x")
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"peak RSS: this process {own:.0f} MiB (corpus generation included), largest worker {workers:.0f} MiB")
     _ = statistics
 
 
