@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,9 @@ from openhi.api.authn import SigV4Authenticator
 from openhi.api.aws.endpoint import AwsEndpoint
 from openhi.api.aws.handlers import AwsHandlers, Identity
 from openhi.api.aws.image_set_handlers import ImageSetHandlers
+from openhi.api.aws.image_set_write_handlers import ImageSetWriteHandlers
 from openhi.api.aws.import_handlers import ImportHandlers
+from openhi.api.aws.search_handlers import SearchHandlers
 from openhi.auth.credentials import AccessKey, CredentialStore, load_or_create_root_key
 from openhi.blobs.factory import open_blob_store
 from openhi.blobs.port import BlobStore
@@ -29,7 +32,13 @@ from openhi.config import Settings
 from openhi.datastores.lifecycle import DatastoreLifecycle
 from openhi.datastores.service import DatastoreService
 from openhi.errors import ValidationError
+from openhi.imagesets.copies import ImageSetCopies
+from openhi.imagesets.deletes import ImageSetDeletes
+from openhi.imagesets.locks import Locks
+from openhi.imagesets.recovery import WriteRecovery
+from openhi.imagesets.search import ImageSetSearch
 from openhi.imagesets.service import ImageSetReader
+from openhi.imagesets.updates import ImageSetUpdates
 from openhi.imports.runner import ImportRunner
 from openhi.imports.service import ImportService
 from openhi.imports.workers import process_pool, run_tasks
@@ -40,6 +49,7 @@ from openhi.tagging.service import TaggingService
 
 LIFECYCLE_INTERVAL_SECONDS = 0.2
 IMPORT_POLL_SECONDS = 0.5
+RECOVERY_INTERVAL_SECONDS = 2.0
 
 
 @dataclass
@@ -57,6 +67,13 @@ class Services:
     reader: ImageSetReader
     imports: ImportService
     runner: ImportRunner
+    locks: Locks
+    updates: ImageSetUpdates
+    copies: ImageSetCopies
+    deletes: ImageSetDeletes
+    background: ThreadPoolExecutor
+    search: ImageSetSearch
+    recovery: WriteRecovery
 
 
 @dataclass
@@ -121,6 +138,9 @@ def build_services(settings: Settings, clock: Clock = utc_now) -> Services:
         (settings.data_dir / "blobs").mkdir(parents=True, exist_ok=True)
     blobs = _open_blobs(settings.effective_blob_url)
     tokens = TokenCodec(token_secret(root_key))
+    background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="image-set-writes")
+    locks = Locks(index, clock, background, settings.max_concurrent_image_set_writes)
+    deletes = ImageSetDeletes(index, blobs, locks)
     return Services(
         index=index,
         blobs=blobs,
@@ -133,6 +153,13 @@ def build_services(settings: Settings, clock: Clock = utc_now) -> Services:
         reader=ImageSetReader(index, blobs, tokens),
         imports=ImportService(index, clock, tokens, settings.max_concurrent_import_jobs),
         runner=import_runner(settings, index, blobs, clock),
+        locks=locks,
+        updates=ImageSetUpdates(index, blobs, locks),
+        copies=ImageSetCopies(index, blobs, locks),
+        deletes=deletes,
+        background=background,
+        search=ImageSetSearch(index, tokens),
+        recovery=WriteRecovery(index, locks, deletes, clock, settings.image_set_lock_timeout_seconds),
     )
 
 
@@ -145,6 +172,10 @@ def build(settings: Settings, clock: Clock = utc_now) -> Application:
         services.tagging,
         ImageSetHandlers(services.reader, settings.region, settings.account_id),
         ImportHandlers(services.imports),
+        ImageSetWriteHandlers(
+            services.updates, services.copies, services.deletes, settings.region, settings.account_id
+        ),
+        SearchHandlers(services.search),
     )
     authenticator = SigV4Authenticator(CredentialStore([services.root_key]), clock, settings.clock_skew_seconds)
     endpoint = AwsEndpoint(handlers, authenticator, settings.max_request_bytes)
@@ -154,8 +185,9 @@ def build(settings: Settings, clock: Clock = utc_now) -> Application:
         periodic=[
             Periodic("datastore-lifecycle", services.lifecycle.sweep, LIFECYCLE_INTERVAL_SECONDS),
             Periodic("import-jobs", services.runner.tick, IMPORT_POLL_SECONDS),
+            Periodic("image-set-write-recovery", services.recovery.sweep, RECOVERY_INTERVAL_SECONDS),
         ],
         on_startup=[services.runner.warm_up],
-        on_shutdown=[services.runner.stop],
+        on_shutdown=[services.runner.stop, lambda: services.background.shutdown(wait=True)],
     )
     return Application(app, services)

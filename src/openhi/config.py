@@ -42,6 +42,8 @@ class Settings:
     import_workers: int = 0  # worker processes for import jobs; 0: one per CPU core
     import_lease_seconds: float = 30.0  # a job whose process stops renewing this long is taken over
     max_concurrent_import_jobs: int = 100  # SUBMITTED + IN_PROGRESS per data store (guide 22672-22776)
+    max_concurrent_image_set_writes: int = 100  # image sets locked by update / copy / delete per data store
+    image_set_lock_timeout_seconds: float = 300.0  # a write left LOCKED this long by a dead process is recovered
     log_level: str = "info"
 
     @property

@@ -7,12 +7,18 @@ member (recursively), enums within the model's enum, timestamps JSON numbers, st
 model's patterns and lengths. A scenario drives every implemented operation, including the optional
 members (kmsKeyArn, lambdaAuthorizerArn, nextToken ...), and every member the model declares must show
 up in some response, so a model that grows a member shows up here. The few members OpenHI cannot emit
-yet are named in ``NOT_YET_EMITTED``, with the work that brings each.
+yet are named in ``NOT_YET_EMITTED``, with the reason for each.
 
 The import part of the scenario imports a synthetic series from a local folder (``file:///`` input and
 output URIs, an OpenHI extension: the embedded server has no S3), twice, so its image set has two
 versions. GetImageFrame and GetImageSetMetadata answer a streaming blob payload, not a JSON body: their
-header members and payload are checked separately (``STREAMING``).
+header members and payload are checked separately (``STREAMING``). The image set then goes through the
+asynchronous writes, each awaited (GetImageSet until it is no longer LOCKED) before the next one on the same
+image set: UpdateImageSetMetadata (a DICOMUpdates patch with the force / includeStudyImageSets flags, then
+revertToVersionId), CopyImageSet (whole to a new image set; one instance to a new image set; another instance
+into that one, a consistent destination), DeleteImageSet (GetImageSet then answers DELETED with deletedAt).
+SearchImageSets finally runs without criteria, with EQUAL DICOMPatientId, BETWEEN DICOMStudyDateAndTime and
+BETWEEN createdAt with sorts, and one image set per page with nextToken, next to another patient's image set.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +52,7 @@ from tests.conformance.model_support import (
     output_shape,
     shape_violations,
 )
-from tests.support.dicom_corpus import SeriesSpec, write_series
+from tests.support.dicom_corpus import SeriesSpec, uid, write_series
 from tests.support.server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, ServerProcess
 
 from openhi.api.aws.handlers import PLANNED
@@ -62,25 +69,37 @@ JSON_BODY = [name for name in IMPLEMENTED if name not in STREAMING]
 IMPORT_JOB_OPERATIONS = {"StartDICOMImportJob", "GetDICOMImportJob", "ListDICOMImportJobs"}
 FILE_URIS = {"S3Uri": r"file:///.*"}
 
-# Members the model declares that OpenHI cannot emit yet, by operation: member path -> the work that brings
-# it. Every other declared member must show up in the scenario; a member listed here that shows up fails
-# too (remove it from the list then).
-_FORCED = "image set lifecycle: CopyImageSet / UpdateImageSetMetadata with force=true record overrides"
-_DELETED = "image set lifecycle: DeleteImageSet"
-_FAILED = "image set lifecycle: a failed UpdateImageSetMetadata / CopyImageSet sets the version's message"
+# Members the model declares that OpenHI cannot emit yet, by operation: member path -> why. Every other
+# declared member must show up in the scenario; a member listed here that shows up fails too (remove it from
+# the list then).
+_OVERRIDES = "force overrides are not recorded per version yet"
+_TIERS = "storage tiers (guide 23009-23052): OpenHI does not track access yet"
+_FAILED = (
+    "only a failed background write (UPDATE_FAILED / COPY_FAILED) sets a message, and no API input makes the "
+    "background work fail"
+)
 NOT_YET_EMITTED: dict[str, dict[str, str]] = {
     "GetImageSet": {
-        ".overrides": _FORCED,
-        ".overrides.forced": _FORCED,
-        ".deletedAt": _DELETED,
+        ".overrides": _OVERRIDES,
+        ".overrides.forced": _OVERRIDES,
         ".message": _FAILED,
-        ".lastAccessedAt": "storage tiers (guide 23009-23052): OpenHI does not track access yet",
+        ".lastAccessedAt": _TIERS,
     },
     "ListImageSetVersions": {
-        ".imageSetPropertiesList[].overrides": _FORCED,
-        ".imageSetPropertiesList[].overrides.forced": _FORCED,
-        ".imageSetPropertiesList[].deletedAt": _DELETED,
-        ".imageSetPropertiesList[].message": _FAILED,
+        ".imageSetPropertiesList[].overrides": _OVERRIDES,
+        ".imageSetPropertiesList[].overrides.forced": _OVERRIDES,
+        ".imageSetPropertiesList[].deletedAt": (
+            "a deleted image set answers ResourceNotFoundException to ListImageSetVersions (only GetImageSet "
+            "keeps answering for it), so no listed version belongs to a deleted image set"
+        ),
+        ".imageSetPropertiesList[].message": (
+            "a failed background write leaves no version behind and the message goes on the image set "
+            "(GetImageSet), never on a version row; " + _FAILED
+        ),
+    },
+    "SearchImageSets": {".imageSetsMetadataSummaries[].lastAccessedAt": _TIERS},
+    "UpdateImageSetMetadata": {
+        ".message": "the answer comes before the background work; a failure's message is read with GetImageSet"
     },
 }
 
@@ -95,6 +114,9 @@ IMPORT_CONFIGURATION = {
     }
 }
 HTJ2K_MEDIA_TYPE = "image/jph"
+IMPORTED = SeriesSpec(slices=2, size=32)  # two instances with distinct SOP Instance UIDs
+OTHER_PATIENT = SeriesSpec(study="study-2", series="series-9", patient_id="PAT-2", slices=1, size=16)
+PATIENT_NAME_PATCH = json.dumps({"SchemaVersion": 1.1, "Patient": {"DICOM": {"PatientName": "X^Y"}}}).encode()
 
 
 @dataclass(frozen=True)
@@ -183,10 +205,13 @@ def _import(raw: RawClient, datastore_id: str, input_uri: str, output_uri: str, 
         time.sleep(0.1)
 
 
-def _drive_imports(raw: RawClient, folder: Path) -> None:
-    """Import jobs (two complete, two fail), then every read of the image set they made (2 versions)."""
+def _drive_imports(raw: RawClient, folder: Path) -> tuple[str, str]:
+    """Import jobs (two complete, two fail), then every read of the image set they made (2 versions).
+
+    Returns the data store id and the image set's id.
+    """
     series = folder / "input"
-    write_series(series, SeriesSpec(slices=2, size=32))
+    write_series(series, IMPORTED)
     output = folder / "output"
     output.mkdir()
     input_uri, output_uri = f"{series.as_uri()}/", f"{output.as_uri()}/"
@@ -260,6 +285,186 @@ def _drive_imports(raw: RawClient, folder: Path) -> None:
     assert len(frame_ids) == 2, document
     for frame_id in frame_ids:
         raw.send("GetImageFrame", **ids, imageFrameInformation={"imageFrameId": frame_id})
+    return datastore_id, image_set_id
+
+
+def _settled(raw: RawClient, datastore_id: str, image_set_id: str, timeout: float = 60.0) -> dict[str, Any]:
+    """GetImageSet until the image set's background write is over (no longer LOCKED); its properties."""
+    deadline = time.monotonic() + timeout
+    while True:
+        properties = raw.call("GetImageSet", datastoreId=datastore_id, imageSetId=image_set_id)
+        if properties["imageSetState"] != "LOCKED":
+            return properties
+        assert time.monotonic() < deadline, f"image set {image_set_id} stuck: {properties}"
+        time.sleep(0.05)
+
+
+def _instances(raw: RawClient, datastore_id: str, image_set_id: str) -> dict[str, Any]:
+    """SOP Instance UID -> instance entry of the image set's latest metadata document."""
+    document = json.loads(
+        gzip.decompress(raw.send("GetImageSetMetadata", datastoreId=datastore_id, imageSetId=image_set_id).content)
+    )
+    return {sop: entry for series in document["Study"]["Series"].values() for sop, entry in series["Instances"].items()}
+
+
+def _selecting(*indexes: int) -> str:
+    """copiableAttributes selecting instances of the imported series, by index."""
+    instances: dict[str, dict[str, Any]] = {uid(IMPORTED.study, IMPORTED.series, index): {} for index in indexes}
+    series = {uid(IMPORTED.study, IMPORTED.series): {"Instances": instances}}
+    return json.dumps({"SchemaVersion": "1.1", "Study": {"Series": series}})
+
+
+def _drive_writes(raw: RawClient, datastore_id: str, image_set_id: str) -> dict[str, str]:
+    """UpdateImageSetMetadata (patch, revert), CopyImageSet (new, subset, merge), DeleteImageSet, each awaited.
+
+    The imported image set (versions 1, 2) ends at version 4 with its original metadata; returns the ids of
+    the copies: ``whole`` (deleted at the end), ``merged`` (instance 0, then instance 1 copied into it).
+    """
+    ids = {"datastoreId": datastore_id, "imageSetId": image_set_id}
+    updated = raw.call(
+        "UpdateImageSetMetadata",
+        **ids,
+        latestVersionId="2",
+        force=True,
+        includeStudyImageSets=True,
+        updateImageSetMetadataUpdates={"DICOMUpdates": {"updatableAttributes": PATIENT_NAME_PATCH}},
+    )
+    assert (updated["latestVersionId"], updated["imageSetState"], updated["imageSetWorkflowStatus"]) == (
+        "3",
+        "LOCKED",
+        "UPDATING",
+    ), updated
+    done = _settled(raw, datastore_id, image_set_id)
+    assert (done["versionId"], done["imageSetState"], done["imageSetWorkflowStatus"]) == ("3", "ACTIVE", "UPDATED")
+    document = json.loads(gzip.decompress(raw.send("GetImageSetMetadata", **ids).content))
+    assert document["Patient"]["DICOM"]["PatientName"] == "X^Y"
+
+    reverted = raw.call(
+        "UpdateImageSetMetadata", **ids, latestVersionId="3", updateImageSetMetadataUpdates={"revertToVersionId": "1"}
+    )
+    assert (reverted["latestVersionId"], reverted["imageSetWorkflowStatus"]) == ("4", "UPDATING"), reverted
+    assert _settled(raw, datastore_id, image_set_id)["versionId"] == "4"
+    document = json.loads(gzip.decompress(raw.send("GetImageSetMetadata", **ids).content))
+    assert document["Patient"]["DICOM"]["PatientName"] == IMPORTED.patient_name
+    raw.call("GetImageSet", **ids, versionId="3")
+    assert len(raw.call("ListImageSetVersions", **ids)["imageSetPropertiesList"]) == 4
+
+    def copy(**information: Any) -> dict[str, Any]:
+        answer = raw.call(
+            "CopyImageSet",
+            datastoreId=datastore_id,
+            sourceImageSetId=image_set_id,
+            copyImageSetInformation={"sourceImageSet": {"latestVersionId": "4"}, **information},
+        )
+        source, destination = answer["sourceImageSetProperties"], answer["destinationImageSetProperties"]
+        assert (source["imageSetState"], source["imageSetWorkflowStatus"]) == (
+            "LOCKED",
+            "COPYING_WITH_READ_ONLY_ACCESS",
+        ), answer
+        assert (destination["imageSetState"], destination["imageSetWorkflowStatus"]) == ("LOCKED", "COPYING"), answer
+        assert _settled(raw, datastore_id, image_set_id)["imageSetWorkflowStatus"] == "COPIED"
+        copied = _settled(raw, datastore_id, destination["imageSetId"])
+        assert (copied["versionId"], copied["imageSetWorkflowStatus"]) == (destination["latestVersionId"], "COPIED")
+        return answer
+
+    whole = copy()["destinationImageSetProperties"]["imageSetId"]
+    assert _instances(raw, datastore_id, whole).keys() == _instances(raw, datastore_id, image_set_id).keys()
+    subset = {"sourceImageSet": {"latestVersionId": "4", "DICOMCopies": {"copiableAttributes": _selecting(0)}}}
+    merged = copy(**subset)["destinationImageSetProperties"]
+    assert merged["latestVersionId"] == "1"
+    assert set(_instances(raw, datastore_id, merged["imageSetId"])) == {uid(IMPORTED.study, IMPORTED.series, 0)}
+    # Into an existing, consistent destination (same patient / study / series, no force): a distinct instance.
+    into = copy(
+        sourceImageSet={"latestVersionId": "4", "DICOMCopies": {"copiableAttributes": _selecting(1)}},
+        destinationImageSet={"imageSetId": merged["imageSetId"], "latestVersionId": "1"},
+    )["destinationImageSetProperties"]
+    assert (into["imageSetId"], into["latestVersionId"]) == (merged["imageSetId"], "2")
+    assert set(_instances(raw, datastore_id, merged["imageSetId"])) == {
+        uid(IMPORTED.study, IMPORTED.series, index) for index in (0, 1)
+    }
+
+    deleting = raw.call("DeleteImageSet", datastoreId=datastore_id, imageSetId=whole)
+    assert (deleting["imageSetId"], deleting["imageSetState"], deleting["imageSetWorkflowStatus"]) == (
+        whole,
+        "LOCKED",
+        "DELETING",
+    ), deleting
+    deleted = _settled(raw, datastore_id, whole)
+    assert (deleted["imageSetState"], deleted["imageSetWorkflowStatus"]) == ("DELETED", "DELETED"), deleted
+    assert deleted["deletedAt"] >= deleted["createdAt"], deleted
+    return {"whole": whole, "merged": merged["imageSetId"]}
+
+
+def _search(raw: RawClient, datastore_id: str, criteria: dict[str, Any] | None = None, **page: Any) -> dict[str, Any]:
+    params: dict[str, Any] = {"datastoreId": datastore_id, **page}
+    if criteria is not None:
+        params["searchCriteria"] = criteria
+    return raw.call("SearchImageSets", **params)
+
+
+def _found(answer: dict[str, Any]) -> list[str]:
+    return [summary["imageSetId"] for summary in answer["imageSetsMetadataSummaries"]]
+
+
+def _drive_search(raw: RawClient, folder: Path, datastore_id: str, image_set_id: str, merged: str) -> None:
+    """SearchImageSets: no criteria, EQUAL, both BETWEENs, sorts, pages; another patient's image set to skip."""
+    other_input = folder / "other"
+    write_series(other_input, OTHER_PATIENT)
+    output = folder / "other-output"
+    output.mkdir()
+    job = _import(raw, datastore_id, f"{other_input.as_uri()}/", f"{output.as_uri()}/")
+    assert job["jobStatus"] == "COMPLETED", job
+
+    everything = _search(raw, datastore_id)
+    assert len(_found(everything)) == 3, everything  # the imported, the merged copy, the other patient's
+    assert {image_set_id, merged} < set(_found(everything))
+    assert everything["sort"] == {"sortField": "updatedAt", "sortOrder": "DESC"}
+    assert "nextToken" not in everything
+    summary = next(s for s in everything["imageSetsMetadataSummaries"] if s["imageSetId"] == image_set_id)
+    assert (summary["version"], summary["isPrimary"]) == (4, True), summary
+    assert summary["DICOMTags"]["DICOMSeriesBodyPart"] == "CHEST", summary
+
+    patient = {"filters": [{"operator": "EQUAL", "values": [{"DICOMPatientId": IMPORTED.patient_id}]}]}
+    assert set(_found(_search(raw, datastore_id, patient))) == {image_set_id, merged}
+
+    first = _search(raw, datastore_id, patient, maxResults=1)
+    assert len(_found(first)) == 1, first
+    assert "nextToken" in first, "two image sets, one per page: the first page must carry nextToken"
+    second = _search(raw, datastore_id, patient, maxResults=1, nextToken=first["nextToken"])
+    assert set(_found(first) + _found(second)) == {image_set_id, merged}
+
+    study_day = [
+        {"DICOMStudyDateAndTime": {"DICOMStudyDate": "20240501", "DICOMStudyTime": "000000"}},
+        {"DICOMStudyDateAndTime": {"DICOMStudyDate": "20240501", "DICOMStudyTime": "235959.999999"}},
+    ]
+    by_study = _search(
+        raw,
+        datastore_id,
+        {
+            "filters": [{"operator": "BETWEEN", "values": study_day}, patient["filters"][0]],
+            "sort": {"sortField": "DICOMStudyDateAndTime", "sortOrder": "ASC"},
+        },
+    )
+    assert set(_found(by_study)) == {image_set_id, merged}
+    assert by_study["sort"] == {"sortField": "DICOMStudyDateAndTime", "sortOrder": "ASC"}
+
+    created = [raw.call("GetImageSet", datastoreId=datastore_id, imageSetId=i)["createdAt"] for i in _found(everything)]
+    window = [
+        {"createdAt": datetime.fromtimestamp(min(created) - 1, UTC)},
+        {"createdAt": datetime.fromtimestamp(max(created) + 1, UTC)},
+    ]
+    by_creation = _search(
+        raw,
+        datastore_id,
+        {
+            "filters": [{"operator": "BETWEEN", "values": window}],
+            "sort": {"sortField": "createdAt", "sortOrder": "ASC"},
+        },
+    )
+    assert set(_found(by_creation)) == set(_found(everything))
+    assert by_creation["sort"] == {"sortField": "createdAt", "sortOrder": "ASC"}
+    ascending = [summary["createdAt"] for summary in by_creation["imageSetsMetadataSummaries"]]
+    assert ascending == sorted(ascending), by_creation
 
 
 @pytest.fixture(scope="module")
@@ -299,7 +504,10 @@ def recorded(server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) ->
         raw.call("GetDatastore", datastoreId=datastore_id)
     raw.call("ListDatastores", datastoreStatus="DELETING")
 
-    _drive_imports(raw, tmp_path_factory.mktemp("conformance-import"))
+    folder = tmp_path_factory.mktemp("conformance-import")
+    datastore_id, image_set_id = _drive_imports(raw, folder)
+    copies = _drive_writes(raw, datastore_id, image_set_id)
+    _drive_search(raw, folder, datastore_id, image_set_id, copies["merged"])
     yield raw.recorded
     raw.close()
 

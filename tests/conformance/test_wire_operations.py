@@ -1,12 +1,13 @@
 """Every operation of the botocore model, called over the wire by an unmodified boto3 client.
 
 Parameters are generated from each operation's input shape (required members only). Each call must
-reach its handler: implemented operations answer as modelled (success, or ResourceNotFoundException
-for the sample ids, which name nothing), the operations of later issues answer a parseable
-NotImplementedException (501) naming the operation. Nothing may answer 500 or UnknownOperationException
-(which would mean the route or the request parsing failed before the handler). With a data store that
-exists, StartDICOMImportJob's sample parameters (s3:// buckets the server cannot reach) start a job: 200
-and SUBMITTED at once, the job then FAILS with a message.
+reach its handler and answer as modelled: success, or ResourceNotFoundException for the sample ids,
+which name nothing (SearchImageSets included: its sample data store does not exist). Every operation of
+the model is implemented, so none may answer NotImplementedException (501); nothing may answer 500 or
+UnknownOperationException either (which would mean the route or the request parsing failed before the
+handler). With a data store that exists, StartDICOMImportJob's sample parameters (s3:// buckets the server
+cannot reach) start a job: 200 and SUBMITTED at once, the job then FAILS with a message; the image set
+operations answer ResourceNotFoundException for the sample image set id, and SearchImageSets an empty page.
 """
 
 from __future__ import annotations
@@ -30,15 +31,27 @@ from tests.conformance.model_support import (
 
 from openhi.api.aws.handlers import PLANNED, AwsHandlers, Identity
 from openhi.api.aws.image_set_handlers import ImageSetHandlers
+from openhi.api.aws.image_set_write_handlers import ImageSetWriteHandlers
 from openhi.api.aws.import_handlers import ImportHandlers
+from openhi.api.aws.search_handlers import SearchHandlers
 
-IMPLEMENTED = sorted(set(operation_names()) - set(PLANNED))
+
+def _uri_members(name: str) -> set[str]:
+    """The input members an operation carries in its URI path."""
+    shape = operation(name).input_shape
+    assert shape is not None
+    return {member for member, value in shape.members.items() if value.serialization.get("location") == "uri"}
 
 
 def _addresses_a_resource(name: str) -> bool:
     """Operations with URI labels name an existing resource; the sample ids name none."""
-    shape = operation(name).input_shape
-    return shape is not None and any(member.serialization.get("location") == "uri" for member in shape.members.values())
+    return bool(_uri_members(name))
+
+
+# Operations that name something inside a data store (an image set, a job) besides the data store itself.
+INSIDE_A_DATASTORE = sorted(
+    name for name in operation_names() if "datastoreId" in _uri_members(name) and len(_uri_members(name)) > 1
+)
 
 
 def test_the_handler_table_covers_exactly_the_model() -> None:
@@ -48,9 +61,15 @@ def test_the_handler_table_covers_exactly_the_model() -> None:
         cast(Any, None),
         ImageSetHandlers(cast(Any, None), REGION, ACCOUNT_ID),
         ImportHandlers(cast(Any, None)),
+        ImageSetWriteHandlers(cast(Any, None), cast(Any, None), cast(Any, None), REGION, ACCOUNT_ID),
+        SearchHandlers(cast(Any, None)),
     )
     assert set(handlers.table) == set(operation_names())
-    assert set(PLANNED) < set(operation_names())
+
+
+def test_no_operation_is_planned_any_more() -> None:
+    """Every operation of the model is implemented: nothing is left to answer NotImplementedException."""
+    assert PLANNED == {}
 
 
 @pytest.mark.parametrize("name", operation_names())
@@ -81,7 +100,6 @@ def test_operation_reaches_its_handler(name: str, client: Any) -> None:
     response, exc = _call(client, name, params)
     if exc is None:
         assert response is not None
-        assert name not in PLANNED, f"{name} is planned but answered a (fake) success"
         assert not _addresses_a_resource(name), f"{name} succeeded for ids that name nothing"
         assert response["ResponseMetadata"]["HTTPStatusCode"] == 200
         return
@@ -90,33 +108,16 @@ def test_operation_reaches_its_handler(name: str, client: Any) -> None:
     status = meta["HTTPStatusCode"]
     assert status != 500, f"{name} failed inside the server: {error}"
     assert error["Code"] not in ("InternalServerException", "UnknownOperationException"), error
+    # Every operation of the model is implemented: none may answer NotImplementedException (501) any more.
+    assert error["Code"] != "NotImplementedException", f"{name} is not implemented: {error}"
+    assert status != 501, f"{name} is not implemented: {error}"
     assert meta["RequestId"], "x-amzn-RequestId missing"
     assert meta["RequestId"] == meta["HTTPHeaders"]["x-amzn-requestid"]
     assert meta["RetryAttempts"] == 0
-    if name in PLANNED:
-        assert (error["Code"], status) == ("NotImplementedException", 501), error
-        assert name in error["Message"]
-        assert type(exc) is ClientError  # not a modelled error shape: botocore's generic class
-    else:
-        assert _addresses_a_resource(name), f"{name} should have succeeded: {error}"
-        assert (error["Code"], status) == ("ResourceNotFoundException", 404), error
-        assert isinstance(exc, client.exceptions.ResourceNotFoundException)
-        assert "ResourceNotFoundException" in {shape.name for shape in op.error_shapes}
-
-
-@pytest.mark.parametrize("name", sorted(PLANNED))
-def test_planned_operation_error_parses_like_any_error(name: str, client: Any) -> None:
-    """The 501 is a JSON error botocore parses like a modelled one."""
-    op = operation(name)
-    with pytest.raises(ClientError) as caught:
-        getattr(client, xform_name(name))(**minimal_params(op, idempotency_tokens=False))
-    response = caught.value.response
-    assert response["Error"]["Code"] == "NotImplementedException"
-    assert response["ResponseMetadata"]["HTTPStatusCode"] == 501
-    assert response["ResponseMetadata"]["HTTPHeaders"]["x-amzn-errortype"] == "NotImplementedException"
-    assert response["ResponseMetadata"]["HTTPHeaders"]["content-type"].startswith("application/json")
-    assert f"calling the {name} operation" in str(caught.value)
-    assert name in str(caught.value)
+    assert _addresses_a_resource(name), f"{name} should have succeeded: {error}"
+    assert (error["Code"], status) == ("ResourceNotFoundException", 404), error
+    assert isinstance(exc, client.exceptions.ResourceNotFoundException)
+    assert "ResourceNotFoundException" in {shape.name for shape in op.error_shapes}
 
 
 @pytest.mark.parametrize("name", ["GetImageFrame", "GetImageSetMetadata"])
@@ -130,13 +131,56 @@ def test_streaming_operation_error_is_a_json_error(name: str, client: Any) -> No
     assert caught.value.response["Error"]["Message"]
 
 
-def test_start_import_with_the_sample_parameters_submits_a_job(client: Any) -> None:
-    """In an ACTIVE data store the sample (unreachable) s3:// URIs give 200 SUBMITTED; the job then FAILS."""
-    datastore_id = client.create_datastore(clientToken=uuid.uuid4().hex)["datastoreId"]
+@pytest.fixture(scope="module")
+def datastore_id(client: Any) -> str:
+    """An ACTIVE data store of the shared server."""
+    created: str = client.create_datastore(clientToken=uuid.uuid4().hex)["datastoreId"]
     deadline = time.monotonic() + 20
-    while client.get_datastore(datastoreId=datastore_id)["datastoreProperties"]["datastoreStatus"] != "ACTIVE":
+    while client.get_datastore(datastoreId=created)["datastoreProperties"]["datastoreStatus"] != "ACTIVE":
         assert time.monotonic() < deadline, "data store never became ACTIVE"
         time.sleep(0.1)
+    return created
+
+
+def test_inside_a_datastore_is_the_image_set_and_job_operations() -> None:
+    assert set(INSIDE_A_DATASTORE) == {
+        "CopyImageSet",
+        "DeleteImageSet",
+        "GetDICOMImportJob",
+        "GetImageFrame",
+        "GetImageSet",
+        "GetImageSetMetadata",
+        "ListImageSetVersions",
+        "UpdateImageSetMetadata",
+    }
+
+
+@pytest.mark.parametrize("name", INSIDE_A_DATASTORE)
+def test_unknown_ids_in_an_existing_datastore_are_not_found(name: str, client: Any, datastore_id: str) -> None:
+    """The data store exists, the sample image set / job id does not: ResourceNotFoundException, as modelled."""
+    params = minimal_params(operation(name), idempotency_tokens=False) | {"datastoreId": datastore_id}
+    response, exc = _call(client, name, params)
+    assert exc is not None, f"{name} succeeded for an id that names nothing: {response}"
+    error, status = exc.response["Error"], exc.response["ResponseMetadata"]["HTTPStatusCode"]
+    assert (error["Code"], status) == ("ResourceNotFoundException", 404), error
+    assert isinstance(exc, client.exceptions.ResourceNotFoundException)
+
+
+def test_search_of_an_unknown_datastore_is_not_found(client: Any) -> None:
+    with pytest.raises(client.exceptions.ResourceNotFoundException) as caught:
+        client.search_image_sets(datastoreId="f" * 32, searchCriteria={})
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+
+def test_search_of_an_empty_datastore_is_an_empty_page(client: Any, datastore_id: str) -> None:
+    found = client.search_image_sets(**minimal_params(operation("SearchImageSets")) | {"datastoreId": datastore_id})
+    assert found["imageSetsMetadataSummaries"] == []
+    assert "nextToken" not in found
+    assert found["sort"] == {"sortField": "updatedAt", "sortOrder": "DESC"}  # the default sort, echoed
+
+
+def test_start_import_with_the_sample_parameters_submits_a_job(client: Any, datastore_id: str) -> None:
+    """In an ACTIVE data store the sample (unreachable) s3:// URIs give 200 SUBMITTED; the job then FAILS."""
     params = minimal_params(operation("StartDICOMImportJob"), idempotency_tokens=False)
     started = client.start_dicom_import_job(**{**params, "datastoreId": datastore_id})
     assert started["ResponseMetadata"]["HTTPStatusCode"] == 200

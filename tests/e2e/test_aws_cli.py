@@ -68,6 +68,6 @@ def test_cli_errors(server: ServerProcess) -> None:
     assert "ValidationException" in result.stderr
     ids = ("--datastore-id", "a" * 32, "--image-set-id", "b" * 32)
     result = server.aws("delete-image-set", *ids, check=False)
-    assert "NotImplementedException" in result.stderr
+    assert "ResourceNotFoundException" in result.stderr
     result = server.aws("get-image-set", *ids, check=False)
     assert "ResourceNotFoundException" in result.stderr

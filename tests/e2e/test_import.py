@@ -168,6 +168,7 @@ def test_a_job_interrupted_by_a_crash_completes_after_restart(
             args = ["--index-url", url, "--blob-url", f"s3://{s3_server.new_bucket()}/openhi"]
         env = server_env({**s3_server.env(), "OPENHI_IMPORT_LEASE_SECONDS": "2", "OPENHI_IMPORT_WORKERS": "1"})
         first = ServerProcess(tmp_path / "data", env, args).start()
+        stack.callback(first.stop)  # also when an assertion fails before the kill
         client = first.client()
         datastore_id = client.create_datastore(datastoreName="crash")["datastoreId"]
         wait_for_status(client, datastore_id, "ACTIVE")

@@ -52,10 +52,12 @@ class SeriesSpec:
     slices: int = 3
     size: int = 64
     series_number: int = 1
+    first_instance: int = 0  # offset of the instance numbers (and so of the SOP Instance UIDs)
 
 
 def ct_dataset(spec: SeriesSpec, index: int) -> Dataset:
     """One CT instance of the series, Explicit VR Little Endian, with file meta."""
+    index += spec.first_instance
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
     ds.file_meta.MediaStorageSOPClassUID = CT_IMAGE_STORAGE
@@ -76,6 +78,7 @@ def ct_dataset(spec: SeriesSpec, index: int) -> Dataset:
     ds.StudyID = "1"
     ds.StudyDescription = "Synthetic chest CT"
     ds.Modality = "CT"
+    ds.BodyPartExamined = "CHEST"
     ds.SeriesNumber = spec.series_number
     ds.InstanceNumber = index + 1
     ds.ImagePositionPatient = [-125, -125, float(index * 2.5)]

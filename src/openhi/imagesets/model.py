@@ -9,11 +9,14 @@ version and carries the grouping elements (guide 4270-4290) that decide where an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from openhi.dicom.normalize import GroupingKey
+from openhi.search.criteria import study_datetime_key
 
 
 class ImageSetState(StrEnum):
@@ -39,6 +42,56 @@ class ImageSetWorkflowStatus(StrEnum):
     DELETED = "DELETED"
 
 
+def _text(level: Mapping[str, Any], keyword: str) -> str | None:
+    value = level.get(keyword)
+    return value if isinstance(value, str) and value else None
+
+
+@dataclass(frozen=True)
+class ImageSetSummary:
+    """What SearchImageSets shows of an image set beyond its grouping elements (model shape ``DICOMTags``).
+
+    Taken from the latest version's metadata document when the version is written; an image set whose
+    summary is unknown (rows written before the index had it) has ``ImageSet.summary`` None. A summary with
+    every field empty is the same as None: the index reads it back as None.
+    """
+
+    patient_name: str | None = None
+    patient_birth_date: str | None = None
+    patient_sex: str | None = None
+    study_description: str | None = None
+    study_time: str | None = None
+    series_modality: str | None = None
+    series_body_part: str | None = None
+    instance_count: int = 0
+
+    @property
+    def is_empty(self) -> bool:
+        """True when nothing is known (every text absent, no instance)."""
+        return all(getattr(self, f.name) in (None, 0) for f in fields(self))
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any], series_instance_uid: str | None = None) -> ImageSetSummary:
+        """The summary of a metadata document (guide 4330-4395); the series named, else the first one."""
+        patient = document.get("Patient", {}).get("DICOM", {})
+        study = document.get("Study", {})
+        series_by_uid: Mapping[str, Any] = study.get("Series", {})
+        series: Mapping[str, Any] = series_by_uid.get(series_instance_uid or "") or next(
+            iter(series_by_uid.values()), {}
+        )
+        series_dicom = series.get("DICOM", {})
+        return cls(
+            patient_name=_text(patient, "PatientName"),
+            patient_birth_date=_text(patient, "PatientBirthDate"),
+            patient_sex=_text(patient, "PatientSex"),
+            study_description=_text(study.get("DICOM", {}), "StudyDescription"),
+            study_time=_text(study.get("DICOM", {}), "StudyTime"),
+            series_modality=_text(series_dicom, "Modality"),
+            series_body_part=_text(series_dicom, "BodyPartExamined"),
+            instance_count=sum(len(s.get("Instances", {})) for s in series_by_uid.values()),
+        )
+
+
 @dataclass(frozen=True)
 class ImageSet:
     """The current state of an image set (its latest version)."""
@@ -54,6 +107,12 @@ class ImageSet:
     grouping: GroupingKey
     deleted_at: datetime | None = None
     message: str | None = None
+    summary: ImageSetSummary | None = None
+
+    @property
+    def study_datetime(self) -> str | None:
+        """Sortable study date and time ``YYYYMMDDHHMMSS.ffffff`` (search); None without a valid Study Date."""
+        return study_datetime_key(self.grouping.study_date, self.summary.study_time if self.summary else None)
 
 
 @dataclass(frozen=True)
@@ -72,7 +131,7 @@ class ImageSetVersion:
     message: str | None = None
     job_id: str | None = None
 
-    def as_image_set(self, grouping: GroupingKey) -> ImageSet:
+    def as_image_set(self, grouping: GroupingKey, summary: ImageSetSummary | None = None) -> ImageSet:
         """The image set row that mirrors this version when it is the latest."""
         return ImageSet(
             datastore_id=self.datastore_id,
@@ -85,6 +144,7 @@ class ImageSetVersion:
             updated_at=self.updated_at,
             grouping=grouping,
             message=self.message,
+            summary=summary,
         )
 
 

@@ -41,16 +41,17 @@ class Frame:
 
 @dataclass(frozen=True)
 class VersionPage:
-    """One page of ListImageSetVersions."""
+    """One page of ListImageSetVersions, with the image set's current row (the latest version's live state)."""
 
+    image_set: ImageSet
     versions: list[ImageSetVersion]
     next_token: str | None
 
 
-def _image_set(uow: UnitOfWork, datastore_id: str, image_set_id: str) -> ImageSet:
+def _image_set(uow: UnitOfWork, datastore_id: str, image_set_id: str, *, deleted_too: bool = False) -> ImageSet:
     load_datastore(uow, datastore_id)
     image_set = uow.image_sets.get(datastore_id, image_set_id)
-    if image_set is None or image_set.state == ImageSetState.DELETED:
+    if image_set is None or (image_set.state == ImageSetState.DELETED and not deleted_too):
         raise NotFoundError(f"Image set {image_set_id} does not exist in datastore {datastore_id}")
     return image_set
 
@@ -75,14 +76,20 @@ class ImageSetReader:
         """The image set at ``version_id`` (latest when None)."""
 
         def work(uow: UnitOfWork) -> VersionView:
-            image_set = _image_set(uow, datastore_id, image_set_id)
+            # GetImageSet keeps answering for a deleted image set (state DELETED, deletedAt); the other reads don't.
+            image_set = _image_set(uow, datastore_id, image_set_id, deleted_too=True)
             return VersionView(image_set, _version(uow, image_set, version_id))
 
         return self._index.run(work, readonly=True)
 
     def metadata(self, datastore_id: str, image_set_id: str, version_id: str | None = None) -> bytes:
         """The version's metadata document, gzip-compressed JSON."""
-        return self._blobs.get(self.get(datastore_id, image_set_id, version_id).version.metadata_key)
+
+        def work(uow: UnitOfWork) -> str:
+            image_set = _image_set(uow, datastore_id, image_set_id)
+            return _version(uow, image_set, version_id).metadata_key
+
+        return self._blobs.get(self._index.run(work, readonly=True))
 
     def frame(self, datastore_id: str, image_set_id: str, frame_id: str) -> Frame:
         """One frame of the image set, as stored."""
@@ -105,10 +112,10 @@ class ImageSetReader:
         before = int(self._tokens.decode(scope, next_token)["v"]) if next_token else None
         limit = max_results or DEFAULT_PAGE_SIZE
 
-        def work(uow: UnitOfWork) -> list[ImageSetVersion]:
-            _image_set(uow, datastore_id, image_set_id)
-            return uow.image_sets.list_versions(datastore_id, image_set_id, before, limit + 1)
+        def work(uow: UnitOfWork) -> tuple[ImageSet, list[ImageSetVersion]]:
+            image_set = _image_set(uow, datastore_id, image_set_id, deleted_too=True)
+            return image_set, uow.image_sets.list_versions(datastore_id, image_set_id, before, limit + 1)
 
-        rows = self._index.run(work, readonly=True)
+        image_set, rows = self._index.run(work, readonly=True)
         page, token = self._tokens.paginate(scope, rows, limit, lambda last: {"v": last.version_id})
-        return VersionPage(page, token)
+        return VersionPage(image_set, page, token)

@@ -19,7 +19,14 @@ from openhi.clock import Clock
 from openhi.ids import new_id
 from openhi.imagesets import document
 from openhi.imagesets.grouping import Placement, plan
-from openhi.imagesets.model import FrameRef, ImageSet, ImageSetState, ImageSetVersion, ImageSetWorkflowStatus
+from openhi.imagesets.model import (
+    FrameRef,
+    ImageSet,
+    ImageSetState,
+    ImageSetSummary,
+    ImageSetVersion,
+    ImageSetWorkflowStatus,
+)
 from openhi.imagesets.staged import StagedInstance
 from openhi.imports.model import ImportJob
 from openhi.index.port import Index, UnitOfWork
@@ -81,10 +88,12 @@ def _apply(
         metadata_key=metadata_key,
         job_id=job.job_id,
     )
+    # The row carries what SearchImageSets answers (DICOMTags) without reading the document back.
+    summary = ImageSetSummary.from_document(merged, placement.grouping.series_instance_uid)
     if version_id == 1:
-        uow.image_sets.add(version.as_image_set(placement.grouping))
+        uow.image_sets.add(version.as_image_set(placement.grouping, summary))
     else:
-        uow.image_sets.update(version.as_image_set(placement.grouping))
+        uow.image_sets.update(version.as_image_set(placement.grouping, summary))
     uow.image_sets.add_version(version)
     uow.image_sets.add_frames(
         [

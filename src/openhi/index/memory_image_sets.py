@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from openhi.errors import ConflictError
-from openhi.imagesets.model import FrameRef, ImageSet, ImageSetState, ImageSetVersion
+from openhi.imagesets.model import FrameRef, ImageSet, ImageSetState, ImageSetVersion, ImageSetWorkflowStatus
+from openhi.index import memory_search
 from openhi.index.memory_state import MemoryImageSet, MemoryState, utc
+from openhi.search.criteria import SearchCursor, SearchQuery
 
 
 @dataclass(frozen=True)
@@ -93,3 +96,101 @@ class MemoryImageSetRepository:
 
     def get_frame(self, datastore_id: str, image_set_id: str, frame_id: str) -> FrameRef | None:
         return self.state.image_set_frames.get((datastore_id, image_set_id, frame_id))
+
+    # -- search --------------------------------------------------------------------------------------------
+
+    def search(self, datastore_id: str, query: SearchQuery, after: SearchCursor | None, limit: int) -> list[ImageSet]:
+        return memory_search.search(self.state, datastore_id, query, after, limit)
+
+    def study_counts(self, datastore_id: str, study_uids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        return memory_search.study_counts(self.state, datastore_id, study_uids)
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+
+    def set_state(
+        self,
+        datastore_id: str,
+        image_set_id: str,
+        expected_version: int,
+        expected_states: Sequence[ImageSetState],
+        state: ImageSetState,
+        workflow_status: ImageSetWorkflowStatus,
+        message: str | None,
+        at: datetime,
+    ) -> bool:
+        row = self.state.image_sets.get((datastore_id, image_set_id))
+        if row is None or row.version_id != expected_version or row.state not in set(expected_states):
+            return False
+        row.state, row.workflow_status, row.message, row.updated_at = state, workflow_status, message, utc(at)
+        return True
+
+    def update_version(self, version: ImageSetVersion) -> None:
+        key = (version.datastore_id, version.image_set_id, version.version_id)
+        current = self.state.image_set_versions.get(key)
+        if current is not None:
+            self.state.image_set_versions[key] = replace(
+                current,
+                state=version.state,
+                workflow_status=version.workflow_status,
+                message=version.message,
+                updated_at=utc(version.updated_at),
+            )
+
+    def list_frames(self, datastore_id: str, image_set_id: str) -> list[FrameRef]:
+        frames = [
+            frame
+            for (owner, of, _), frame in self.state.image_set_frames.items()
+            if owner == datastore_id and of == image_set_id
+        ]
+        return sorted(frames, key=lambda frame: frame.frame_id)
+
+    def _live_elsewhere(self, datastore_id: str, image_set_id: str, other: str) -> bool:
+        row = self.state.image_sets.get((datastore_id, other))
+        return other != image_set_id and row is not None and row.state != ImageSetState.DELETED
+
+    def frames_used_elsewhere(self, datastore_id: str, image_set_id: str, frame_ids: Sequence[str]) -> set[str]:
+        wanted = set(frame_ids)
+        return {
+            frame_id
+            for (owner, of, frame_id) in self.state.image_set_frames
+            if owner == datastore_id and frame_id in wanted and self._live_elsewhere(datastore_id, image_set_id, of)
+        }
+
+    def metadata_keys_used_elsewhere(self, datastore_id: str, image_set_id: str, keys: Sequence[str]) -> set[str]:
+        wanted = set(keys)
+        return {
+            version.metadata_key
+            for (owner, of, _), version in self.state.image_set_versions.items()
+            if owner == datastore_id
+            and version.metadata_key in wanted
+            and self._live_elsewhere(datastore_id, image_set_id, of)
+        }
+
+    def delete_frames(self, datastore_id: str, image_set_id: str) -> None:
+        for key in [k for k in self.state.image_set_frames if k[0] == datastore_id and k[1] == image_set_id]:
+            del self.state.image_set_frames[key]
+
+    def count_locked(self, datastore_id: str) -> int:
+        return sum(
+            1
+            for (owner, _), row in self.state.image_sets.items()
+            if owner == datastore_id and row.state == ImageSetState.LOCKED
+        )
+
+    def locked_before(self, cutoff: datetime) -> list[ImageSet]:
+        return [
+            row.image_set(owner, image_set_id)
+            for (owner, image_set_id), row in self.state.image_sets.items()
+            if row.state == ImageSetState.LOCKED and row.updated_at is not None and row.updated_at < cutoff
+        ]
+
+    def primary_in_study(self, datastore_id: str, study_instance_uid: str) -> list[ImageSet]:
+        found = [
+            row.image_set(owner, image_set_id)
+            for (owner, image_set_id), row in self.state.image_sets.items()
+            if owner == datastore_id
+            and row.grouping.study_instance_uid == study_instance_uid
+            and row.is_primary
+            and row.state in (ImageSetState.ACTIVE, ImageSetState.LOCKED)
+        ]
+        return sorted(found, key=lambda image_set: (image_set.created_at, image_set.image_set_id))

@@ -12,7 +12,14 @@ from datetime import UTC, datetime
 
 from openhi.datastores.model import Datastore
 from openhi.dicom.normalize import GroupingKey
-from openhi.imagesets.model import FrameRef, ImageSet, ImageSetState, ImageSetVersion, ImageSetWorkflowStatus
+from openhi.imagesets.model import (
+    FrameRef,
+    ImageSet,
+    ImageSetState,
+    ImageSetSummary,
+    ImageSetVersion,
+    ImageSetWorkflowStatus,
+)
 from openhi.imports.model import ImportFile, ImportJob
 
 
@@ -54,6 +61,7 @@ class MemoryImageSet:
     grouping: GroupingKey = field(default_factory=no_grouping)
     deleted_at: datetime | None = None
     message: str | None = None
+    summary: ImageSetSummary | None = None
 
     @classmethod
     def of(cls, image_set: ImageSet) -> MemoryImageSet:
@@ -68,6 +76,7 @@ class MemoryImageSet:
             grouping=image_set.grouping,
             deleted_at=utc_or_none(image_set.deleted_at),
             message=image_set.message,
+            summary=None if image_set.summary is None or image_set.summary.is_empty else image_set.summary,
         )
 
     def image_set(self, datastore_id: str, image_set_id: str) -> ImageSet:
@@ -84,6 +93,7 @@ class MemoryImageSet:
             grouping=self.grouping,
             deleted_at=utc_or_none(self.deleted_at),
             message=self.message,
+            summary=self.summary,
         )
 
 

@@ -15,8 +15,9 @@ from datetime import datetime
 from typing import Protocol, TypeVar
 
 from openhi.datastores.model import Datastore, DatastoreStatus
-from openhi.imagesets.model import FrameRef, ImageSet, ImageSetVersion
+from openhi.imagesets.model import FrameRef, ImageSet, ImageSetState, ImageSetVersion, ImageSetWorkflowStatus
 from openhi.imports.model import FileStatus, ImportFile, ImportJob, JobStatus
+from openhi.search.criteria import SearchCursor, SearchQuery
 
 T = TypeVar("T")
 
@@ -116,6 +117,74 @@ class ImageSetRepository(Protocol):
 
     def get_frame(self, datastore_id: str, image_set_id: str, frame_id: str) -> FrameRef | None:
         """A frame of the image set, or None."""
+        ...
+
+    # -- search (SearchImageSets) ---------------------------------------------------------------------
+
+    def search(self, datastore_id: str, query: SearchQuery, after: SearchCursor | None, limit: int) -> list[ImageSet]:
+        """Up to ``limit`` not deleted image sets of the data store matching ``query``, in its sort order.
+
+        Order: the sort value in the query's direction, ties by image set id in the same direction; with the
+        DICOMStudyDateAndTime sort, image sets without a study date come last (by id, same direction).
+        ``after`` is the (sort value, id) of the last image set of the previous page; rows strictly after it.
+        """
+        ...
+
+    def study_counts(self, datastore_id: str, study_uids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """Study Instance UID -> (distinct series, total instances) over the primary, not deleted image sets.
+
+        DICOMNumberOfStudyRelatedSeries / DICOMNumberOfStudyRelatedInstances; studies without any such image
+        set are left out.
+        """
+        ...
+
+    # -- lifecycle (UpdateImageSetMetadata, CopyImageSet, DeleteImageSet) ----------------------------------
+
+    def set_state(
+        self,
+        datastore_id: str,
+        image_set_id: str,
+        expected_version: int,
+        expected_states: Sequence[ImageSetState],
+        state: ImageSetState,
+        workflow_status: ImageSetWorkflowStatus,
+        message: str | None,
+        at: datetime,
+    ) -> bool:
+        """Compare-and-set: when the row is at ``expected_version`` in one of ``expected_states``, set its
+        state, workflow status, message and updated_at (nothing else) and answer True; else change nothing."""
+        ...
+
+    def update_version(self, version: ImageSetVersion) -> None:
+        """Replace a version row's state, workflow status, message and updated_at (no row: no change)."""
+        ...
+
+    def list_frames(self, datastore_id: str, image_set_id: str) -> list[FrameRef]:
+        """Every frame the image set references, by frame id."""
+        ...
+
+    def frames_used_elsewhere(self, datastore_id: str, image_set_id: str, frame_ids: Sequence[str]) -> set[str]:
+        """Those of ``frame_ids`` that another, not deleted image set of the data store also references."""
+        ...
+
+    def metadata_keys_used_elsewhere(self, datastore_id: str, image_set_id: str, keys: Sequence[str]) -> set[str]:
+        """Those of ``keys`` that a version of another, not deleted image set of the data store references."""
+        ...
+
+    def delete_frames(self, datastore_id: str, image_set_id: str) -> None:
+        """Forget every frame reference of the image set."""
+        ...
+
+    def count_locked(self, datastore_id: str) -> int:
+        """Image sets of the data store in state LOCKED."""
+        ...
+
+    def locked_before(self, cutoff: datetime) -> list[ImageSet]:
+        """Image sets of every data store LOCKED since before ``cutoff`` (for the recovery sweep)."""
+        ...
+
+    def primary_in_study(self, datastore_id: str, study_instance_uid: str) -> list[ImageSet]:
+        """The primary ACTIVE or LOCKED image sets of a study, oldest first (created_at, then id)."""
         ...
 
 

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from openhi.api.aws.image_set_handlers import ImageSetHandlers
+from openhi.api.aws.image_set_write_handlers import ImageSetWriteHandlers
 from openhi.api.aws.import_handlers import ImportHandlers
+from openhi.api.aws.search_handlers import SearchHandlers
 from openhi.datastores.model import Datastore, DatastoreStatus, LosslessStorageFormat
 from openhi.datastores.service import CreateDatastoreRequest, DatastoreService
 from openhi.errors import NotImplementedYetError
@@ -22,12 +24,7 @@ from openhi.tagging.service import TaggingService
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 # Operations of the model that arrive with later issues, and what brings them.
-PLANNED = {
-    "SearchImageSets": "image set lifecycle",
-    "UpdateImageSetMetadata": "image set lifecycle",
-    "CopyImageSet": "image set lifecycle",
-    "DeleteImageSet": "image set lifecycle",
-}
+PLANNED: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -48,6 +45,8 @@ class AwsHandlers:
         tagging: TaggingService,
         image_sets: ImageSetHandlers,
         imports: ImportHandlers,
+        writes: ImageSetWriteHandlers,
+        search: SearchHandlers,
     ) -> None:
         self._identity = identity
         self._datastores = datastores
@@ -60,6 +59,10 @@ class AwsHandlers:
             "GetImageSetMetadata": image_sets.get_image_set_metadata,
             "GetImageFrame": image_sets.get_image_frame,
             "ListImageSetVersions": image_sets.list_image_set_versions,
+            "UpdateImageSetMetadata": writes.update_image_set_metadata,
+            "CopyImageSet": writes.copy_image_set,
+            "DeleteImageSet": writes.delete_image_set,
+            "SearchImageSets": search.search_image_sets,
             "CreateDatastore": self.create_datastore,
             "GetDatastore": self.get_datastore,
             "ListDatastores": self.list_datastores,

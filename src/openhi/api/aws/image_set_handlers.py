@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from openhi.ids import image_set_arn
-from openhi.imagesets.model import ImageSetVersion
+from openhi.imagesets.model import ImageSet, ImageSetVersion
 from openhi.imagesets.service import ImageSetReader
 
 
@@ -24,18 +24,17 @@ class ImageSetHandlers:
         """GetImageSet (guide 5625-5844): the version's state, workflow status and primary flag."""
         view = self._reader.get(params["datastoreId"], params["imageSetId"], params.get("versionId"))
         version = view.version
+        latest = version.version_id == view.image_set.version_id
         return {
             "datastoreId": version.datastore_id,
             "imageSetId": version.image_set_id,
             "versionId": str(version.version_id),
-            "imageSetState": view.image_set.state.value
-            if version.version_id == view.image_set.version_id
-            else version.state.value,
-            "imageSetWorkflowStatus": version.workflow_status.value,
+            "imageSetState": (view.image_set.state if latest else version.state).value,
+            "imageSetWorkflowStatus": (view.image_set.workflow_status if latest else version.workflow_status).value,
             "createdAt": version.created_at,
             "updatedAt": version.updated_at,
             "deletedAt": view.image_set.deleted_at,
-            "message": version.message,
+            "message": view.image_set.message if latest else version.message,
             "imageSetArn": image_set_arn(self._region, self._account_id, version.datastore_id, version.image_set_id),
             "isPrimary": version.is_primary,
             # Storage tiers (guide 23009-23052) are not implemented: everything is frequently accessed.
@@ -59,19 +58,22 @@ class ImageSetHandlers:
             params["datastoreId"], params["imageSetId"], params.get("nextToken"), params.get("maxResults")
         )
         return {
-            "imageSetPropertiesList": [_properties(v) for v in page.versions],
+            "imageSetPropertiesList": [_properties(v, page.image_set) for v in page.versions],
             "nextToken": page.next_token,
         }
 
 
-def _properties(version: ImageSetVersion) -> dict[str, Any]:
+def _properties(version: ImageSetVersion, image_set: ImageSet) -> dict[str, Any]:
+    """One version; the latest shows the image set's live state (LOCKED, a failure message, DELETED)."""
+    latest = version.version_id == image_set.version_id
     return {
         "imageSetId": version.image_set_id,
         "versionId": str(version.version_id),
-        "imageSetState": version.state.value,
-        "ImageSetWorkflowStatus": version.workflow_status.value,
+        "imageSetState": (image_set.state if latest else version.state).value,
+        "ImageSetWorkflowStatus": (image_set.workflow_status if latest else version.workflow_status).value,
         "createdAt": version.created_at,
-        "updatedAt": version.updated_at,
-        "message": version.message,
+        "updatedAt": image_set.updated_at if latest else version.updated_at,
+        "deletedAt": image_set.deleted_at,
+        "message": image_set.message if latest else version.message,
         "isPrimary": version.is_primary,
     }

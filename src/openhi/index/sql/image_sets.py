@@ -1,27 +1,46 @@
 """``SqlImageSetRepository``: image sets, their immutable versions and their frames on one connection.
 
 The ``image_sets`` row mirrors the latest version; its ``GroupingKey`` is spread over seven columns so that
-the import can find the primary image set of a series with an index. Inserts that may hit a constraint run
-in a savepoint, so a ``ConflictError`` leaves the unit of work usable (as ``SqlDatastoreRepository.add``).
+the import can find the primary image set of a series with an index, and its ``ImageSetSummary`` over eight
+more plus ``study_datetime`` for SearchImageSets (``image_set_search.py``). Inserts that may hit a
+constraint run in a savepoint, so a ``ConflictError`` leaves the unit of work usable (as
+``SqlDatastoreRepository.add``). State changes of the lifecycle are compare-and-set updates.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Executable, func, insert, select, true, update
+from sqlalchemy import Connection, Executable, delete, func, insert, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
 from openhi.dicom.normalize import GroupingKey
 from openhi.errors import ConflictError
-from openhi.imagesets.model import FrameRef, ImageSet, ImageSetState, ImageSetVersion, ImageSetWorkflowStatus
-from openhi.index.sql.schema import GROUPING_COLUMNS, image_set_frames, image_set_versions, image_sets
+from openhi.imagesets.model import (
+    FrameRef,
+    ImageSet,
+    ImageSetState,
+    ImageSetSummary,
+    ImageSetVersion,
+    ImageSetWorkflowStatus,
+)
+from openhi.index.sql import image_set_search
+from openhi.index.sql.schema import (
+    GROUPING_COLUMNS,
+    SUMMARY_COLUMNS,
+    image_set_frames,
+    image_set_versions,
+    image_sets,
+)
+from openhi.search.criteria import SearchCursor, SearchQuery
 
 DELETED_IMAGE_SET = ImageSetState.DELETED.value
+LIVE_STATES = (ImageSetState.ACTIVE.value, ImageSetState.LOCKED.value)
 
 
 def grouping_values(grouping: GroupingKey) -> dict[str, str | None]:
@@ -40,7 +59,22 @@ def _image_set_values(image_set: ImageSet) -> dict[str, Any]:
         "deleted_at": image_set.deleted_at,
         "message": image_set.message,
         **grouping_values(image_set.grouping),
+        **summary_values(image_set.summary),
+        "study_datetime": image_set.study_datetime,
     }
+
+
+def summary_values(summary: ImageSetSummary | None) -> dict[str, Any]:
+    """The summary columns (``SUMMARY_COLUMNS`` and ``instance_count``) of an image set's summary."""
+    known = summary or ImageSetSummary()
+    return {**{name: getattr(known, name) for name in SUMMARY_COLUMNS}, "instance_count": known.instance_count}
+
+
+def _summary(mapping: Any) -> ImageSetSummary | None:
+    summary = ImageSetSummary(
+        **{name: mapping[name] for name in SUMMARY_COLUMNS}, instance_count=int(mapping["instance_count"] or 0)
+    )
+    return None if summary.is_empty else summary
 
 
 def _image_set(row: Row[Any]) -> ImageSet:
@@ -57,6 +91,17 @@ def _image_set(row: Row[Any]) -> ImageSet:
         grouping=GroupingKey(**{name: mapping[name] for name in GROUPING_COLUMNS}),
         deleted_at=row.deleted_at,
         message=row.message,
+        summary=_summary(mapping),
+    )
+
+
+def _frame(row: Row[Any]) -> FrameRef:
+    return FrameRef(
+        datastore_id=row.datastore_id,
+        image_set_id=row.image_set_id,
+        frame_id=row.frame_id,
+        stored_transfer_syntax=row.stored_transfer_syntax,
+        size=int(row.size),
     )
 
 
@@ -230,12 +275,126 @@ class SqlImageSetRepository:
                 image_set_frames.c.frame_id == frame_id,
             )
         ).one_or_none()
-        if row is None:
-            return None
-        return FrameRef(
-            datastore_id=row.datastore_id,
-            image_set_id=row.image_set_id,
-            frame_id=row.frame_id,
-            stored_transfer_syntax=row.stored_transfer_syntax,
-            size=int(row.size),
+        return None if row is None else _frame(row)
+
+    # -- search --------------------------------------------------------------------------------------------
+
+    def search(self, datastore_id: str, query: SearchQuery, after: SearchCursor | None, limit: int) -> list[ImageSet]:
+        return [_image_set(row) for row in image_set_search.search_rows(self.conn, datastore_id, query, after, limit)]
+
+    def study_counts(self, datastore_id: str, study_uids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        return image_set_search.study_counts(self.conn, datastore_id, study_uids)
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+
+    def set_state(
+        self,
+        datastore_id: str,
+        image_set_id: str,
+        expected_version: int,
+        expected_states: Sequence[ImageSetState],
+        state: ImageSetState,
+        workflow_status: ImageSetWorkflowStatus,
+        message: str | None,
+        at: datetime,
+    ) -> bool:
+        if not expected_states:
+            return False
+        result = self.conn.execute(
+            update(image_sets)
+            .where(
+                image_sets.c.datastore_id == datastore_id,
+                image_sets.c.image_set_id == image_set_id,
+                image_sets.c.version_id == expected_version,
+                image_sets.c.state.in_([s.value for s in expected_states]),
+            )
+            .values(state=state.value, workflow_status=workflow_status.value, message=message, updated_at=at)
         )
+        return result.rowcount == 1
+
+    def update_version(self, version: ImageSetVersion) -> None:
+        self.conn.execute(
+            update(image_set_versions)
+            .where(
+                image_set_versions.c.datastore_id == version.datastore_id,
+                image_set_versions.c.image_set_id == version.image_set_id,
+                image_set_versions.c.version_id == version.version_id,
+            )
+            .values(
+                state=version.state.value,
+                workflow_status=version.workflow_status.value,
+                message=version.message,
+                updated_at=version.updated_at,
+            )
+        )
+
+    def list_frames(self, datastore_id: str, image_set_id: str) -> list[FrameRef]:
+        query = (
+            select(image_set_frames)
+            .where(image_set_frames.c.datastore_id == datastore_id, image_set_frames.c.image_set_id == image_set_id)
+            .order_by(image_set_frames.c.frame_id)
+        )
+        return [_frame(row) for row in self.conn.execute(query)]
+
+    def frames_used_elsewhere(self, datastore_id: str, image_set_id: str, frame_ids: Sequence[str]) -> set[str]:
+        return self._used_elsewhere(image_set_frames, "frame_id", datastore_id, image_set_id, frame_ids)
+
+    def metadata_keys_used_elsewhere(self, datastore_id: str, image_set_id: str, keys: Sequence[str]) -> set[str]:
+        return self._used_elsewhere(image_set_versions, "metadata_key", datastore_id, image_set_id, keys)
+
+    def _used_elsewhere(
+        self, table: Any, column: str, datastore_id: str, image_set_id: str, values: Sequence[str]
+    ) -> set[str]:
+        """Those of ``values`` in ``table.column`` for another, not deleted image set of the data store."""
+        found: set[str] = set()
+        owner = (image_sets.c.datastore_id == table.c.datastore_id) & (
+            image_sets.c.image_set_id == table.c.image_set_id
+        )
+        for chunk in image_set_search.chunks(values):
+            query = (
+                select(table.c[column])
+                .join(image_sets, owner)
+                .where(
+                    table.c.datastore_id == datastore_id,
+                    table.c[column].in_(chunk),
+                    table.c.image_set_id != image_set_id,
+                    image_sets.c.state != DELETED_IMAGE_SET,
+                )
+                .distinct()
+            )
+            found.update(str(value) for value in self.conn.execute(query).scalars())
+        return found
+
+    def delete_frames(self, datastore_id: str, image_set_id: str) -> None:
+        self.conn.execute(
+            delete(image_set_frames).where(
+                image_set_frames.c.datastore_id == datastore_id, image_set_frames.c.image_set_id == image_set_id
+            )
+        )
+
+    def count_locked(self, datastore_id: str) -> int:
+        query = (
+            select(func.count())
+            .select_from(image_sets)
+            .where(image_sets.c.datastore_id == datastore_id, image_sets.c.state == ImageSetState.LOCKED.value)
+        )
+        return int(self.conn.execute(query).scalar_one())
+
+    def locked_before(self, cutoff: datetime) -> list[ImageSet]:
+        query = select(image_sets).where(
+            image_sets.c.state == ImageSetState.LOCKED.value, image_sets.c.updated_at < cutoff
+        )
+        return [_image_set(row) for row in self.conn.execute(query)]
+
+    def primary_in_study(self, datastore_id: str, study_instance_uid: str) -> list[ImageSet]:
+        query = (
+            select(image_sets)
+            .where(
+                image_sets.c.datastore_id == datastore_id,
+                image_sets.c.study_instance_uid == study_instance_uid,
+                image_sets.c.is_primary == true(),
+                image_sets.c.state.in_(LIVE_STATES),
+            )
+            .order_by(image_sets.c.created_at, image_sets.c.image_set_id)
+        )
+        return [_image_set(row) for row in self.conn.execute(query)]

@@ -133,9 +133,22 @@ GROUPING_COLUMNS = (
     "series_number",
 )
 UID_LENGTH = 64  # DICOM UI value representation
+# What SearchImageSets shows beyond the grouping elements (``ImageSetSummary``; DICOMTags of the model).
+SUMMARY_COLUMNS = (
+    "patient_name",
+    "patient_birth_date",
+    "patient_sex",
+    "study_description",
+    "study_time",
+    "series_modality",
+    "series_body_part",
+)
+STUDY_DATETIME_LENGTH = 21  # len("YYYYMMDDHHMMSS.ffffff")
 
 
-# Image sets: the latest version's state of each image set plus its grouping elements.
+# Image sets: the latest version's state of each image set plus its grouping elements and search summary.
+# Every SearchImageSets filter and sort is a range scan of one index led by datastore_id; study_datetime is
+# the sortable "YYYYMMDDHHMMSS.ffffff" of Study Date + Study Time (NULL without a valid Study Date).
 image_sets = Table(
     "image_sets",
     metadata,
@@ -150,9 +163,19 @@ image_sets = Table(
     Column("deleted_at", UtcDateTime, nullable=True),
     Column("message", Text, nullable=True),
     *(Column(name, Text, nullable=True) for name in GROUPING_COLUMNS),
+    *(Column(name, Text, nullable=True) for name in SUMMARY_COLUMNS),
+    Column("instance_count", Integer, nullable=False, server_default="0"),
+    Column("study_datetime", String(STUDY_DATETIME_LENGTH), nullable=True),
     PrimaryKeyConstraint("datastore_id", "image_set_id"),
     Index(None, "datastore_id", "series_instance_uid", "is_primary"),
     Index(None, "datastore_id", "state"),
+    Index(None, "datastore_id", "patient_id"),
+    Index(None, "datastore_id", "accession_number"),
+    Index(None, "datastore_id", "study_id"),
+    Index(None, "datastore_id", "study_instance_uid"),
+    Index(None, "datastore_id", "study_datetime", "image_set_id"),
+    Index(None, "datastore_id", "updated_at", "image_set_id"),
+    Index(None, "datastore_id", "created_at", "image_set_id"),
 )
 
 # Immutable versions of an image set; the metadata document itself is a blob (``metadata_key``).
@@ -171,6 +194,7 @@ image_set_versions = Table(
     Column("message", Text, nullable=True),
     Column("job_id", String(ID_LENGTH), nullable=True),
     PrimaryKeyConstraint("datastore_id", "image_set_id", "version_id"),
+    Index(None, "datastore_id", "metadata_key"),  # is a document shared with another image set?
     ForeignKeyConstraint(
         ["datastore_id", "image_set_id"],
         ["image_sets.datastore_id", "image_sets.image_set_id"],
@@ -188,6 +212,7 @@ image_set_frames = Table(
     Column("stored_transfer_syntax", String(UID_LENGTH), nullable=False),
     Column("size", BigInteger, nullable=False),
     PrimaryKeyConstraint("datastore_id", "image_set_id", "frame_id"),
+    Index(None, "datastore_id", "frame_id"),  # is a frame shared with another image set?
 )
 
 # StartDICOMImportJob requests; a worker holds a job through a lease (lease_owner, lease_until).

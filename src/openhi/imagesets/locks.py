@@ -1,0 +1,142 @@
+"""Locks and asynchronous completion of image set writes (guide 6922-8866).
+
+UpdateImageSetMetadata, CopyImageSet and DeleteImageSet answer at once with the image set LOCKED and a
+workflow status (UPDATING, COPYING, COPYING_WITH_READ_ONLY_ACCESS, DELETING), then finish in the background.
+A lock is a compare-and-set on (latest version, ACTIVE) in the index, so of two concurrent writers exactly one
+wins and the other gets ConflictException; a LOCKED image set refuses every write. At most
+``max_concurrent`` image sets of a data store may be locked at once (guide 22672-22776: 100 concurrent
+copy / update / delete requests) -> ServiceQuotaExceededException. When the background work fails, the image
+set goes back to ACTIVE with the failed workflow status and a message readable through GetImageSet.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future
+from datetime import datetime
+
+from openhi.clock import Clock
+from openhi.errors import ConflictError, NotFoundError, OpenHIError, QuotaExceededError
+from openhi.imagesets.model import ImageSet, ImageSetState, ImageSetWorkflowStatus
+from openhi.index.port import Index, UnitOfWork
+
+log = logging.getLogger(__name__)
+MESSAGE_CHARACTERS = re.compile(r"[^\w -:`]")  # the model's Message pattern: [\w -:`]+
+
+
+def wire_message(text: str) -> str:
+    """A message the model's pattern accepts (other characters become spaces), at most 2,048 characters."""
+    return MESSAGE_CHARACTERS.sub(" ", text)[:2048] or "failed"
+
+
+def load_image_set(uow: UnitOfWork, datastore_id: str, image_set_id: str) -> ImageSet:
+    """A not deleted image set, or ResourceNotFoundException."""
+    image_set = uow.image_sets.get(datastore_id, image_set_id)
+    if image_set is None or image_set.state == ImageSetState.DELETED:
+        raise NotFoundError(f"Image set {image_set_id} does not exist in datastore {datastore_id}")
+    return image_set
+
+
+class Locks:
+    """Takes locks in a unit of work and finishes locked work in the background."""
+
+    def __init__(self, index: Index, clock: Clock, executor: Executor, max_concurrent: int = 100) -> None:
+        self._index = index
+        self._clock = clock
+        self._executor = executor
+        self._max = max_concurrent
+        self._in_flight: set[tuple[str, str]] = set()
+        self._guard = threading.Lock()
+
+    def lock(
+        self,
+        uow: UnitOfWork,
+        image_set: ImageSet,
+        expected_version: int | None,
+        workflow: ImageSetWorkflowStatus,
+        *,
+        count_quota: bool = True,
+    ) -> ImageSet:
+        """Lock ``image_set`` for ``workflow``; ConflictException if it is locked or not at that version."""
+        if image_set.state == ImageSetState.LOCKED:
+            raise ConflictError(
+                f"Image set {image_set.image_set_id} is locked ({image_set.workflow_status.value}); retry later"
+            )
+        if expected_version is not None and image_set.version_id != expected_version:
+            raise ConflictError(
+                f"latestVersionId {expected_version} is not the latest version of image set "
+                f"{image_set.image_set_id} (it is {image_set.version_id})"
+            )
+        if count_quota and uow.image_sets.count_locked(image_set.datastore_id) >= self._max:
+            raise QuotaExceededError(
+                f"Datastore {image_set.datastore_id} already has {self._max} image sets being updated, copied or "
+                "deleted, the maximum"
+            )
+        now = self._clock()
+        locked = uow.image_sets.set_state(
+            image_set.datastore_id,
+            image_set.image_set_id,
+            image_set.version_id,
+            [ImageSetState.ACTIVE],
+            ImageSetState.LOCKED,
+            workflow,
+            None,
+            now,
+        )
+        if not locked:
+            raise ConflictError(f"Image set {image_set.image_set_id} changed concurrently; retry")
+        return _with(image_set, ImageSetState.LOCKED, workflow, now)
+
+    def unlock(
+        self, uow: UnitOfWork, image_set: ImageSet, workflow: ImageSetWorkflowStatus, message: str | None = None
+    ) -> None:
+        """Back to ACTIVE with ``workflow`` (and a message when it failed)."""
+        uow.image_sets.set_state(
+            image_set.datastore_id,
+            image_set.image_set_id,
+            image_set.version_id,
+            [ImageSetState.LOCKED],
+            ImageSetState.ACTIVE,
+            workflow,
+            wire_message(message) if message else None,
+            self._clock(),
+        )
+
+    def finish_later(
+        self, locked: Sequence[ImageSet], work: Callable[[], None], fail: Callable[[str], None]
+    ) -> Future[None]:
+        """Run ``work`` in the background; on any error call ``fail`` with a readable message."""
+        keys = [(image_set.datastore_id, image_set.image_set_id) for image_set in locked]
+        with self._guard:
+            self._in_flight.update(keys)
+
+        def run() -> None:
+            try:
+                work()
+            except Exception as exc:  # the image set must not stay locked: report and unlock
+                message = exc.message if isinstance(exc, OpenHIError) else f"{type(exc).__name__}: {exc}"
+                log.exception("background image set work failed")
+                fail(message)
+            finally:
+                with self._guard:
+                    self._in_flight.difference_update(keys)
+
+        return self._executor.submit(run)
+
+    def in_flight(self, image_set: ImageSet) -> bool:
+        """True while this process is still finishing work on the image set."""
+        with self._guard:
+            return (image_set.datastore_id, image_set.image_set_id) in self._in_flight
+
+    def now(self) -> datetime:
+        """The clock, for callers that stamp rows."""
+        return self._clock()
+
+
+def _with(image_set: ImageSet, state: ImageSetState, workflow: ImageSetWorkflowStatus, at: datetime) -> ImageSet:
+    from dataclasses import replace
+
+    return replace(image_set, state=state, workflow_status=workflow, updated_at=at)
