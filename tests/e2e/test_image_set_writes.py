@@ -383,3 +383,46 @@ def test_a_write_left_locked_by_a_dead_process_is_recovered(make_server: ServerF
     body = {"DICOMUpdates": {"updatableAttributes": patch({"Patient": {"DICOM": {"PatientName": "AFTER^CRASH"}}})}}
     update(client, datastore_id, image_set_id, "1", body)
     assert settled(client, datastore_id, image_set_id)["versionId"] == "2"  # writable again
+
+
+def test_copy_example_3_force_into_an_inconsistent_destination(client: Any, datastore: str, tmp_path: Path) -> None:
+    """Guide 7874-8585 example 3: with force the destination keeps its own Patient/Study/Series elements."""
+    destination_id, spec = imported(client, datastore, tmp_path)
+    source_id, _ = imported(
+        client,
+        datastore,
+        tmp_path,
+        study=spec.study,
+        series=spec.series,
+        patient_id="OTHER",
+        first_instance=7,
+        slices=1,
+    )
+    information = {
+        "sourceImageSet": {"latestVersionId": "1"},
+        "destinationImageSet": {"imageSetId": destination_id, "latestVersionId": "1"},
+    }
+    code, _, _ = error_of(
+        client.copy_image_set, datastoreId=datastore, sourceImageSetId=source_id, copyImageSetInformation=information
+    )
+    assert code in ("ValidationException", "ConflictException")  # inconsistent without force
+    answer = client.copy_image_set(
+        datastoreId=datastore, sourceImageSetId=source_id, copyImageSetInformation=information, force=True
+    )
+    assert answer["destinationImageSetProperties"]["latestVersionId"] == "2"
+    settled(client, datastore, destination_id)
+    document = metadata(client, datastore, destination_id)
+    assert document["Patient"]["DICOM"]["PatientID"] == spec.patient_id  # the destination keeps its patient
+    assert len(instances(document)) == 3
+
+
+def test_update_include_study_image_sets_is_atomic_across_the_study(
+    client: Any, datastore: str, tmp_path: Path
+) -> None:
+    first_id, spec = imported(client, datastore, tmp_path)
+    second_id, _ = imported(client, datastore, tmp_path, study=spec.study, series=f"{spec.series}-b", series_number=2)
+    body = {"DICOMUpdates": {"updatableAttributes": patch({"Patient": {"DICOM": {"PatientName": "STUDY^WIDE"}}})}}
+    update(client, datastore, first_id, "1", body, includeStudyImageSets=True)
+    for image_set_id in (first_id, second_id):
+        assert settled(client, datastore, image_set_id)["versionId"] == "2"
+        assert metadata(client, datastore, image_set_id)["Patient"]["DICOM"]["PatientName"] == "STUDY^WIDE"
