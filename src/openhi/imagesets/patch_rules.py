@@ -31,6 +31,7 @@ from openhi.dicom.json_values import (
     tag_key,
 )
 from openhi.dicom.levels import Level, level_of
+from openhi.dicom.normalize import VR_MAX_LENGTH
 
 SERVICE_KEYS = frozenset(
     {
@@ -73,23 +74,8 @@ _INTEGER_RANGES = {
     "UV": (0, 2**64 - 1),
     "AT": (0, 2**32 - 1),
 }
-_MAX_LENGTH = {
-    "AE": 16,
-    "AS": 4,
-    "CS": 16,
-    "DA": 8,
-    "DS": 16,
-    "DT": 26,
-    "IS": 12,
-    "LO": 64,
-    "LT": 10240,
-    "SH": 16,
-    "ST": 1024,
-    "TM": 16,
-    "UI": 64,
-    "UR": 2**32 - 2,
-    "UT": 2**32 - 2,
-}
+# PS3.5 Table 6.2-1, the table the import applies (one place); PN is checked per component group elsewhere.
+_MAX_LENGTH = {vr: length for vr, length in VR_MAX_LENGTH.items() if vr != "PN"} | {"UR": 2**32 - 2, "TM": 16}
 _FORMATS = {
     "AS": re.compile(r"\d{3}[DWMY]"),
     "CS": re.compile(r"[A-Z0-9 _]*"),
