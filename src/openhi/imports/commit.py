@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from openhi.blobs import keys
 from openhi.blobs.port import BlobStore
 from openhi.clock import Clock
 from openhi.ids import new_id
@@ -22,12 +21,10 @@ from openhi.imagesets.grouping import Placement, plan
 from openhi.imagesets.model import (
     FrameRef,
     ImageSet,
-    ImageSetState,
-    ImageSetSummary,
-    ImageSetVersion,
     ImageSetWorkflowStatus,
 )
 from openhi.imagesets.staged import StagedInstance
+from openhi.imagesets.versions import NewVersion, current, load_document, store_document, write_version
 from openhi.imports.model import ImportJob
 from openhi.index.port import Index, UnitOfWork
 
@@ -64,37 +61,27 @@ def _apply(
     ds_id = job.datastore_id
     if placement.image_set_id is not None and primary is not None:
         image_set_id = placement.image_set_id
-        current = uow.image_sets.get_version(ds_id, image_set_id, primary.version_id)
-        base = document.decode(blobs.get(current.metadata_key)) if current else None
+        base = load_document(blobs, current(uow, primary))
         version_id = primary.version_id + 1
         workflow = ImageSetWorkflowStatus.UPDATED
         created_at = primary.created_at
     else:
-        image_set_id, base, version_id = new_id(), None, 1
+        image_set_id, version_id = new_id(), 1
+        base = document.empty_document(ds_id, image_set_id)
         workflow, created_at = ImageSetWorkflowStatus.CREATED, now
-    merged = document.merge(base or document.empty_document(ds_id, image_set_id), placement.instances)
-    data = document.encode(merged)
-    metadata_key = keys.metadata_document(ds_id, document.content_id(data))
-    blobs.put(metadata_key, data)
-    version = ImageSetVersion(
+    merged = document.merge(base, placement.instances)
+    new = NewVersion.of(
+        merged,
         datastore_id=ds_id,
         image_set_id=image_set_id,
         version_id=version_id,
-        state=ImageSetState.ACTIVE,
+        metadata_key=store_document(blobs, ds_id, merged),
         workflow_status=workflow,
         is_primary=placement.is_primary,
+        grouping=placement.grouping,
         created_at=created_at,
-        updated_at=now,
-        metadata_key=metadata_key,
-        job_id=job.job_id,
     )
-    # The row carries what SearchImageSets answers (DICOMTags) without reading the document back.
-    summary = ImageSetSummary.from_document(merged, placement.grouping.series_instance_uid)
-    if version_id == 1:
-        uow.image_sets.add(version.as_image_set(placement.grouping, summary))
-    else:
-        uow.image_sets.update(version.as_image_set(placement.grouping, summary))
-    uow.image_sets.add_version(version)
+    write_version(uow, new, now, job_id=job.job_id)
     uow.image_sets.add_frames(
         [
             FrameRef(ds_id, image_set_id, frame["ID"], staged.stored_transfer_syntax, size)
