@@ -19,8 +19,9 @@ from openhi.blobs.port import BlobStore
 from openhi.errors import ConflictError
 from openhi.ids import new_id
 from openhi.imagesets.copy import CopyPlan, copy_into, grouping_of, parse_copiable, select
-from openhi.imagesets.locks import Locks, load_image_set
+from openhi.imagesets.locks import Locks
 from openhi.imagesets.model import FrameRef, ImageSet, ImageSetWorkflowStatus
+from openhi.imagesets.service import load_image_set
 from openhi.imagesets.versions import NewVersion, current, load_document, store_document, write_version
 from openhi.index.port import Index, UnitOfWork
 

@@ -13,8 +13,9 @@ from dataclasses import replace
 
 from openhi.blobs import keys
 from openhi.blobs.port import BlobStore
-from openhi.imagesets.locks import Locks, load_image_set
+from openhi.imagesets.locks import Locks
 from openhi.imagesets.model import ImageSet, ImageSetState, ImageSetWorkflowStatus
+from openhi.imagesets.service import load_image_set
 from openhi.index.port import Index, UnitOfWork
 
 ALL_VERSIONS = 1_000_000

@@ -19,7 +19,7 @@ from concurrent.futures import Executor, Future
 from datetime import datetime
 
 from openhi.clock import Clock
-from openhi.errors import ConflictError, NotFoundError, OpenHIError, QuotaExceededError
+from openhi.errors import ConflictError, OpenHIError, QuotaExceededError
 from openhi.imagesets.model import ImageSet, ImageSetState, ImageSetWorkflowStatus
 from openhi.index.port import Index, UnitOfWork
 
@@ -30,14 +30,6 @@ MESSAGE_CHARACTERS = re.compile(r"[^\w -:`]")  # the model's Message pattern: [\
 def wire_message(text: str) -> str:
     """A message the model's pattern accepts (other characters become spaces), at most 2,048 characters."""
     return MESSAGE_CHARACTERS.sub(" ", text)[:2048] or "failed"
-
-
-def load_image_set(uow: UnitOfWork, datastore_id: str, image_set_id: str) -> ImageSet:
-    """A not deleted image set, or ResourceNotFoundException."""
-    image_set = uow.image_sets.get(datastore_id, image_set_id)
-    if image_set is None or image_set.state == ImageSetState.DELETED:
-        raise NotFoundError(f"Image set {image_set_id} does not exist in datastore {datastore_id}")
-    return image_set
 
 
 class Locks:

@@ -48,12 +48,17 @@ class VersionPage:
     next_token: str | None
 
 
-def _image_set(uow: UnitOfWork, datastore_id: str, image_set_id: str, *, deleted_too: bool = False) -> ImageSet:
-    load_datastore(uow, datastore_id)
+def load_image_set(uow: UnitOfWork, datastore_id: str, image_set_id: str, *, deleted_too: bool = False) -> ImageSet:
+    """The image set, or ResourceNotFoundException; a DELETED one only when ``deleted_too``."""
     image_set = uow.image_sets.get(datastore_id, image_set_id)
     if image_set is None or (image_set.state == ImageSetState.DELETED and not deleted_too):
         raise NotFoundError(f"Image set {image_set_id} does not exist in datastore {datastore_id}")
     return image_set
+
+
+def _image_set(uow: UnitOfWork, datastore_id: str, image_set_id: str, *, deleted_too: bool = False) -> ImageSet:
+    load_datastore(uow, datastore_id)
+    return load_image_set(uow, datastore_id, image_set_id, deleted_too=deleted_too)
 
 
 def _version(uow: UnitOfWork, image_set: ImageSet, version_id: str | None) -> ImageSetVersion:

@@ -17,9 +17,10 @@ from openhi.blobs.port import BlobStore
 from openhi.errors import NotFoundError, ValidationError
 from openhi.imagesets import document
 from openhi.imagesets.copy import grouping_of
-from openhi.imagesets.locks import Locks, load_image_set
+from openhi.imagesets.locks import Locks
 from openhi.imagesets.model import ImageSet, ImageSetWorkflowStatus
 from openhi.imagesets.patch import apply_updates, parse_patch
+from openhi.imagesets.service import load_image_set
 from openhi.imagesets.versions import NewVersion, current, load_document, store_document, write_version
 from openhi.index.port import Index, UnitOfWork
 
