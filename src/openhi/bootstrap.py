@@ -24,6 +24,12 @@ from openhi.api.aws.image_set_handlers import ImageSetHandlers
 from openhi.api.aws.image_set_write_handlers import ImageSetWriteHandlers
 from openhi.api.aws.import_handlers import ImportHandlers
 from openhi.api.aws.search_handlers import SearchHandlers
+from openhi.api.dicomweb.endpoint import DicomWebEndpoint
+from openhi.api.dicomweb.qido import QidoHandlers
+from openhi.api.dicomweb.render import RenderHandlers
+from openhi.api.dicomweb.routes import build_routes
+from openhi.api.dicomweb.stow import StowHandlers
+from openhi.api.dicomweb.wado import WadoHandlers
 from openhi.auth.credentials import AccessKey, CredentialStore, load_or_create_root_key
 from openhi.blobs.factory import open_blob_store
 from openhi.blobs.port import BlobStore
@@ -179,8 +185,14 @@ def build(settings: Settings, clock: Clock = utc_now) -> Application:
     )
     authenticator = SigV4Authenticator(CredentialStore([services.root_key]), clock, settings.clock_skew_seconds)
     endpoint = AwsEndpoint(handlers, authenticator, settings.max_request_bytes)
+    dicomweb = DicomWebEndpoint(
+        build_routes(StowHandlers(), WadoHandlers(), QidoHandlers(), RenderHandlers()),
+        authenticator,
+        settings.max_stow_request_bytes,
+    )
     app = create_app(
         endpoint,
+        dicomweb,
         readiness_checks={"index": services.index.check, "blobs": services.blobs.check},
         periodic=[
             Periodic("datastore-lifecycle", services.lifecycle.sweep, LIFECYCLE_INTERVAL_SECONDS),

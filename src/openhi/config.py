@@ -44,6 +44,8 @@ class Settings:
     max_concurrent_import_jobs: int = 100  # SUBMITTED + IN_PROGRESS per data store (guide 22672-22776)
     max_concurrent_image_set_writes: int = 100  # image sets locked by update / copy / delete per data store
     image_set_lock_timeout_seconds: float = 300.0  # a write left LOCKED this long by a dead process is recovered
+    max_stow_request_bytes: int = 1024 * 1024 * 1024  # STOW-RS bodies (guide 1810: up to 1 GB per request)
+    cors_allowed_origins: str = "*"  # comma-separated origins allowed by CORS, "*" for any, "" for none
     log_level: str = "info"
 
     @property

@@ -1,4 +1,4 @@
-"""The ASGI application: ``GET /health`` and the native API, plus background loops in the lifespan.
+"""The ASGI application: ``GET /health``, DICOMweb and the native API, plus background loops in the lifespan.
 
 ``/health`` is unauthenticated (for load balancers and orchestrators) and answers 200 only when the
 index and the blob store answer. Periodic work handed in by the composition root (the data store
@@ -19,8 +19,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from openhi.api.aws.endpoint import AwsEndpoint
+from openhi.api.dicomweb.endpoint import DicomWebEndpoint, is_dicomweb_path
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,7 @@ async def _loop(task: Periodic) -> None:
 
 def create_app(
     aws: AwsEndpoint,
+    dicomweb: DicomWebEndpoint,
     readiness_checks: Mapping[str, Callable[[], None]],
     periodic: Sequence[Periodic] = (),
     on_startup: Sequence[Callable[[], object]] = (),
@@ -79,8 +82,15 @@ def create_app(
             for stop in on_shutdown:
                 await run_in_threadpool(stop)
 
+    async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and is_dicomweb_path(scope["path"]):
+            await dicomweb.asgi(scope, receive, send)
+        else:
+            await aws.asgi(scope, receive, send)
+
     app = Starlette(routes=[Route("/health", health, methods=["GET"])], lifespan=lifespan)
-    # Every other path and method (OPTIONS, PATCH ...) reaches the native API and gets an AWS answer.
-    app.router.default = aws.asgi
+    # /datastore/{id}/studies... is DICOMweb; every other path and method (OPTIONS, PATCH ...) reaches the
+    # native API and gets an AWS answer.
+    app.router.default = dispatch
     app.router.redirect_slashes = False
     return app

@@ -17,7 +17,7 @@ from openhi.auth.sigv4 import SignedRequest, VerifiedIdentity, verify
 from openhi.clock import Clock
 
 
-def signed_request(request: Request, body: bytes) -> SignedRequest:
+def signed_request(request: Request, payload_sha256: str) -> SignedRequest:
     """The wire facts SigV4 signs, taken from the ASGI scope without re-encoding anything."""
     headers: dict[str, str] = {}
     for raw_name, raw_value in request.scope["headers"]:
@@ -30,7 +30,7 @@ def signed_request(request: Request, body: bytes) -> SignedRequest:
         raw_path=raw_path.decode("latin-1"),
         raw_query=request.scope.get("query_string", b"").decode("latin-1"),
         headers=headers,
-        payload_sha256=hashlib.sha256(body).hexdigest(),
+        payload_sha256=payload_sha256,
     )
 
 
@@ -44,8 +44,12 @@ class SigV4Authenticator:
 
     def authenticate(self, request: Request, body: bytes) -> VerifiedIdentity:
         """The caller's identity; AuthenticationError (403) when the signature does not hold."""
+        return self.authenticate_digest(request, hashlib.sha256(body).hexdigest())
+
+    def authenticate_digest(self, request: Request, payload_sha256: str) -> VerifiedIdentity:
+        """As ``authenticate``, for a body already hashed while it was streamed to disk (STOW-RS)."""
         return verify(
-            signed_request(request, body),
+            signed_request(request, payload_sha256),
             self._credentials.secret_for,
             self._clock(),
             max_skew=self._max_skew,
