@@ -9,19 +9,22 @@ instances are ``NotFoundError`` (404).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from openhi.blobs.port import BlobStore
 from openhi.datastores.service import load_datastore
 from openhi.errors import NotFoundError
-from openhi.imagesets.model import ImageSet, ImageSetState
+from openhi.imagesets.model import ImageSet, ImageSetState, ImageSetVersion
 from openhi.imagesets.service import load_image_set
 from openhi.imagesets.versions import current, load_document
 from openhi.index.port import Index, UnitOfWork
 
 _READABLE = (ImageSetState.ACTIVE, ImageSetState.LOCKED)
+
+type DocumentLoader = Callable[[BlobStore, ImageSetVersion], dict[str, Any]]
+"""Reads a version's document; callers may pass a caching loader (documents are immutable per version)."""
 
 
 @dataclass(frozen=True)
@@ -86,15 +89,23 @@ def _study_uid(document: dict[str, Any]) -> str:
     return str(document["Study"]["DICOM"].get("StudyInstanceUID") or "")
 
 
-def _view(uow: UnitOfWork, blobs: BlobStore, image_set: ImageSet, study_uid: str, series_uid: str) -> SeriesView:
-    document = load_document(blobs, current(uow, image_set))
+def _view(
+    uow: UnitOfWork, blobs: BlobStore, image_set: ImageSet, study_uid: str, series_uid: str, load: DocumentLoader
+) -> SeriesView:
+    document = load(blobs, current(uow, image_set))
     if _study_uid(document) != study_uid or series_uid not in document["Study"]["Series"]:
         raise NotFoundError(f"Series {series_uid} of study {study_uid} does not exist")
     return SeriesView(image_set, document, study_uid, series_uid)
 
 
 def find_series(
-    index: Index, blobs: BlobStore, datastore_id: str, study_uid: str, series_uid: str, image_set_id: str | None
+    index: Index,
+    blobs: BlobStore,
+    datastore_id: str,
+    study_uid: str,
+    series_uid: str,
+    image_set_id: str | None,
+    load: DocumentLoader = load_document,
 ) -> SeriesView:
     """The series' primary image set (or the named one), at its latest version."""
 
@@ -107,13 +118,18 @@ def find_series(
             if found is None or found.state not in _READABLE:
                 raise NotFoundError(f"Series {series_uid} of study {study_uid} does not exist")
             image_set = found
-        return _view(uow, blobs, image_set, study_uid, series_uid)
+        return _view(uow, blobs, image_set, study_uid, series_uid, load)
 
     return index.run(work, readonly=True)
 
 
 def find_study(
-    index: Index, blobs: BlobStore, datastore_id: str, study_uid: str, image_set_id: str | None
+    index: Index,
+    blobs: BlobStore,
+    datastore_id: str,
+    study_uid: str,
+    image_set_id: str | None,
+    load: DocumentLoader = load_document,
 ) -> list[SeriesView]:
     """Every series of the study: from its primary image sets, or from the named image set only."""
 
@@ -125,7 +141,7 @@ def find_study(
             image_sets = [s for s in uow.image_sets.primary_in_study(datastore_id, study_uid) if s.state in _READABLE]
         views = []
         for image_set in image_sets:
-            document = load_document(blobs, current(uow, image_set))
+            document = load(blobs, current(uow, image_set))
             if _study_uid(document) != study_uid:
                 continue
             views += [SeriesView(image_set, document, study_uid, uid) for uid in document["Study"]["Series"]]
