@@ -246,3 +246,32 @@ def test_concurrent_jobs_per_datastore_are_limited() -> None:
     limited.start(StartImportRequest(world.datastore_id, "one", ROLE, "file:///in/", "file:///out/"))
     with pytest.raises(QuotaExceededError):
         limited.start(StartImportRequest(world.datastore_id, "two", ROLE, "file:///in/", "file:///out/"))
+
+
+def test_frames_that_stop_being_delimitable_leave_no_partial_frame_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    """0xB110-0xB112 (guide 22881-22912): no frame list at all, and the frames written before are removed."""
+    from openhi.codecs.errors import FrameCountMismatchError
+    from openhi.imagesets.staged import StagedInstance
+    from openhi.imports import pipeline
+
+    real = pipeline.iter_frame_payloads
+
+    def one_then_fail(ds: object) -> object:
+        payloads = real(ds)  # type: ignore[arg-type]
+        yield next(payloads)
+        raise FrameCountMismatchError("fragments do not match NumberOfFrames")
+
+    monkeypatch.setattr(pipeline, "iter_frame_payloads", one_then_fail)
+    world = World()
+    world.put_series("file:///in/", SeriesSpec(slices=1))
+    task = FileTask(
+        "j" * 32, world.datastore_id, 0, "series-1/0.dcm", "file:///in/", "memory://blobs", LosslessStorageFormat.HTJ2K
+    )
+    outcome = import_file(task, world.open)
+    assert outcome.staged is not None
+    staged = StagedInstance.from_bytes(outcome.staged)
+    assert staged.image_frames == []
+    assert staged.stored_transfer_syntax == "1.2.840.10008.1.2.1"
+    assert len(staged.warnings) == 1
+    assert "fragments do not match" in str(staged.warnings[0])
+    assert list(world.open("memory://blobs").iter_prefix(f"{world.datastore_id}/")) == []

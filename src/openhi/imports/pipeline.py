@@ -149,7 +149,11 @@ def _store_frames(
             sizes.append(len(prepared.data))
     except (FrameExtractionError, FrameCountMismatchError, InvalidOffsetTableError) as exc:
         # Frames cannot be delimited (guide 22881-22912: 0xB110-0xB112): the instance is kept, its pixel data
-        # is not retrievable frame by frame.
+        # is not retrievable frame by frame, so no partial frame list is kept either (the frames stored before
+        # the failure are removed: nothing references them).
+        for entry in frames:
+            blobs.delete(keys.frame(task.datastore_id, entry["ID"]))
+        frames, sizes, stored_syntax = [], [], syntax
         warnings.append(ImportWarning.of(BY_CODE.get(exc.warning_code, OTHER), exc.message))
     return stored_syntax, frames, sizes, warnings
 
