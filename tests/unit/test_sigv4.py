@@ -635,8 +635,21 @@ def test_unsigned_payload_is_accepted_whatever_the_body() -> None:
 
 
 def test_unsupported_content_sha256_value() -> None:
-    request = botocore_sign(headers={"X-Amz-Content-SHA256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"})
+    request = botocore_sign(headers={"X-Amz-Content-SHA256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER"})
     assert "Unsupported 'x-amz-content-sha256'" in expect_failure(request, "InvalidSignatureException")
+
+
+def test_streaming_literal_over_a_plain_body_is_signed_as_the_literal() -> None:
+    """The guide's STOW-RS curl examples (1830-1860) sign the literal and send the body unencoded."""
+    headers = {"X-Amz-Content-SHA256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"}
+    request = botocore_sign("POST", "/datastore/x/studies", body=b"dicom", headers=headers)
+    assert verify(request, secrets({KEY: SECRET}), WHEN).access_key_id == KEY
+
+
+def test_aws_chunked_bodies_are_refused() -> None:
+    headers = {"X-Amz-Content-SHA256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", "Content-Encoding": "aws-chunked"}
+    request = botocore_sign("POST", "/datastore/x/studies", body=b"dicom", headers=headers)
+    assert "aws-chunked" in expect_failure(request, "InvalidSignatureException")
 
 
 def test_any_region_is_accepted_and_reported() -> None:

@@ -16,7 +16,9 @@ verified against them):
 * **Canonical headers**: the headers named in ``SignedHeaders``, lower-cased, in that order, each value
   trimmed with inner runs of whitespace collapsed to one space. ``host`` carries the port as received.
 * **Payload hash**: hex SHA-256 of the body, or the value of ``x-amz-content-sha256`` when the client sent one
-  (it must then equal the body's hash, or be ``UNSIGNED-PAYLOAD``).
+  (it must then equal the body's hash, or be ``UNSIGNED-PAYLOAD``, or ``STREAMING-AWS4-HMAC-SHA256-PAYLOAD``
+  over a plain body: the guide's STOW-RS examples (1830-1860) send that literal with ``curl --aws-sigv4`` and
+  an unencoded body; an ``aws-chunked`` body with per-chunk signatures is refused).
 
 Every failure raises :class:`openhi.errors.AuthenticationError` with the code and message the real service
 uses; the API layer answers each with HTTP 403. The checks run in the order AWS applies them: shape of the
@@ -32,7 +34,8 @@ Documented choices of this server:
 * **Header authentication only** for now: a request signed in its query string (a presigned URL, recognised
   by ``X-Amz-Algorithm``) is refused with ``IncompleteSignatureException``. The building blocks below are the
   ones presigned-URL verification will reuse.
-* The body's integrity is only covered when its hash is signed: with ``UNSIGNED-PAYLOAD`` the signature
+* The body's integrity is only covered when its hash is signed: with ``UNSIGNED-PAYLOAD`` (or the streaming
+  literal over a plain body) the signature
   authenticates the request line and headers, not the body (use TLS).
 
 ``raw_path`` and ``raw_query`` are text; a front end that decoded non-UTF-8 wire bytes with
@@ -55,6 +58,7 @@ from openhi.errors import AuthenticationError
 ALGORITHM: Final = "AWS4-HMAC-SHA256"
 TERMINATOR: Final = "aws4_request"
 UNSIGNED_PAYLOAD: Final = "UNSIGNED-PAYLOAD"
+STREAMING_PAYLOAD: Final = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
 EMPTY_PAYLOAD_SHA256: Final = hashlib.sha256(b"").hexdigest()
 AMZ_DATE_FORMAT: Final = "%Y%m%dT%H%M%SZ"
 DEFAULT_SERVICE: Final = "medical-imaging"
@@ -367,6 +371,15 @@ def _payload_hash(request: SignedRequest) -> str:
         return request.payload_sha256
     declared = declared.strip()
     if declared == UNSIGNED_PAYLOAD:
+        return declared
+    if declared == STREAMING_PAYLOAD:
+        encodings = request.headers.get("content-encoding", "").lower()
+        if "aws-chunked" in encodings or "x-amz-decoded-content-length" in request.headers:
+            raise _fail(
+                INVALID_SIGNATURE,
+                "aws-chunked bodies with chunk signatures are not supported: send the body unencoded, "
+                f"signed with its SHA-256 or with '{UNSIGNED_PAYLOAD}'.",
+            )
         return declared
     if _HEX_SHA256_RE.fullmatch(declared):
         if declared.lower() != request.payload_sha256.lower():
