@@ -156,7 +156,9 @@ class RawClient:
             body = body.encode()
         signed = AWSRequest(method=request["method"], url=url, data=body, headers=dict(request["headers"]))
         SigV4Auth(self.credentials, SERVICE_NAME, REGION).add_auth(signed)
-        with self.http.stream(request["method"], url, headers=dict(signed.headers.items()), content=body) as streamed:
+        # Accept-Encoding: identity is what botocore sends (http.client's default); httpx would ask for gzip.
+        headers = {**dict(signed.headers.items()), "Accept-Encoding": "identity"}
+        with self.http.stream(request["method"], url, headers=headers, content=body) as streamed:
             # iter_raw: the bytes botocore would see (httpx would otherwise gunzip Content-Encoding: gzip).
             response = RawResponse(streamed.status_code, streamed.headers, b"".join(streamed.iter_raw()))
         assert response.status_code == 200, f"{name}: {response.status_code} {response.text}"

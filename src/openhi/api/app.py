@@ -1,5 +1,9 @@
 """The ASGI application: ``GET /health``, DICOMweb and the native API, plus background loops in the lifespan.
 
+Around every route sit two middlewares, outermost first: CORS (``cors.py``: answers preflights before any
+authentication and adds the CORS headers to every answer, errors included) and selective gzip
+(``compression.py``: JSON answers only, when the client accepts it).
+
 ``/health`` is unauthenticated (for load balancers and orchestrators) and answers 200 only when the
 index and the blob store answer. Periodic work handed in by the composition root (the data store
 lifecycle sweep) runs in worker threads while the app is up and stops cleanly on shutdown (SIGTERM
@@ -16,12 +20,15 @@ from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from openhi.api.aws.endpoint import AwsEndpoint
+from openhi.api.compression import SelectiveGZipMiddleware
+from openhi.api.cors import cors_middleware
 from openhi.api.dicomweb.endpoint import DicomWebEndpoint, is_dicomweb_path
 
 log = logging.getLogger(__name__)
@@ -52,11 +59,13 @@ def create_app(
     periodic: Sequence[Periodic] = (),
     on_startup: Sequence[Callable[[], object]] = (),
     on_shutdown: Sequence[Callable[[], None]] = (),
+    cors_origins: tuple[str, ...] = (),
 ) -> Starlette:
-    """Assemble the routes and the lifespan.
+    """Assemble the routes, the middlewares and the lifespan.
 
     ``readiness_checks`` maps a backend's name ("index", "blobs") to a probe that raises when it is down. The
     unauthenticated answer names only the backend; the details (paths, hosts) go to the log.
+    ``cors_origins`` is ``cors.parse_origins`` of the setting (empty: no CORS headers).
     """
 
     async def health(request: Request) -> JSONResponse:
@@ -88,7 +97,8 @@ def create_app(
         else:
             await aws.asgi(scope, receive, send)
 
-    app = Starlette(routes=[Route("/health", health, methods=["GET"])], lifespan=lifespan)
+    middleware = [*cors_middleware(cors_origins), Middleware(SelectiveGZipMiddleware)]
+    app = Starlette(routes=[Route("/health", health, methods=["GET"])], middleware=middleware, lifespan=lifespan)
     # /datastore/{id}/studies... is DICOMweb; every other path and method (OPTIONS, PATCH ...) reaches the
     # native API and gets an AWS answer.
     app.router.default = dispatch
