@@ -24,6 +24,7 @@ from openhi.api.aws.image_set_handlers import ImageSetHandlers
 from openhi.api.aws.image_set_write_handlers import ImageSetWriteHandlers
 from openhi.api.aws.import_handlers import ImportHandlers
 from openhi.api.aws.search_handlers import SearchHandlers
+from openhi.api.cors import parse_origins
 from openhi.api.dicomweb.endpoint import DicomWebEndpoint
 from openhi.api.dicomweb.qido import QidoHandlers
 from openhi.api.dicomweb.render import RenderHandlers
@@ -37,6 +38,10 @@ from openhi.clock import Clock, utc_now
 from openhi.config import Settings
 from openhi.datastores.lifecycle import DatastoreLifecycle
 from openhi.datastores.service import DatastoreService
+from openhi.dicomweb.qido.backfill import CatalogBackfill
+from openhi.dicomweb.qido.service import QidoSearch
+from openhi.dicomweb.render import Renderer
+from openhi.dicomweb.stow import StowService
 from openhi.errors import ValidationError
 from openhi.imagesets.copies import ImageSetCopies
 from openhi.imagesets.deletes import ImageSetDeletes
@@ -56,6 +61,7 @@ from openhi.tagging.service import TaggingService
 LIFECYCLE_INTERVAL_SECONDS = 0.2
 IMPORT_POLL_SECONDS = 0.5
 RECOVERY_INTERVAL_SECONDS = 2.0
+CATALOG_BACKFILL_SECONDS = 1.0
 
 
 @dataclass
@@ -169,6 +175,13 @@ def build_services(settings: Settings, clock: Clock = utc_now) -> Services:
     )
 
 
+def stow_service(settings: Settings, services: Services, clock: Clock) -> StowService:
+    """STOW-RS over the import worker processes (one code path with import jobs)."""
+    return StowService(
+        services.index, services.blobs, settings.effective_blob_url, services.runner.warm_up, run_tasks, clock
+    )
+
+
 def build(settings: Settings, clock: Clock = utc_now) -> Application:
     """The services and the ASGI app over them."""
     services = build_services(settings, clock)
@@ -185,8 +198,14 @@ def build(settings: Settings, clock: Clock = utc_now) -> Application:
     )
     authenticator = SigV4Authenticator(CredentialStore([services.root_key]), clock, settings.clock_skew_seconds)
     endpoint = AwsEndpoint(handlers, authenticator, settings.max_request_bytes)
+    qido_handlers = QidoHandlers(QidoSearch(services.index))
     dicomweb = DicomWebEndpoint(
-        build_routes(StowHandlers(), WadoHandlers(), QidoHandlers(), RenderHandlers()),
+        build_routes(
+            StowHandlers(stow_service(settings, services, clock)),
+            WadoHandlers(services.index, services.blobs),
+            qido_handlers,
+            RenderHandlers(Renderer(services.index, services.blobs)),
+        ),
         authenticator,
         settings.max_stow_request_bytes,
     )
@@ -198,8 +217,12 @@ def build(settings: Settings, clock: Clock = utc_now) -> Application:
             Periodic("datastore-lifecycle", services.lifecycle.sweep, LIFECYCLE_INTERVAL_SECONDS),
             Periodic("import-jobs", services.runner.tick, IMPORT_POLL_SECONDS),
             Periodic("image-set-write-recovery", services.recovery.sweep, RECOVERY_INTERVAL_SECONDS),
+            Periodic(
+                "qido-catalog-backfill", CatalogBackfill(services.index, services.blobs).step, CATALOG_BACKFILL_SECONDS
+            ),
         ],
         on_startup=[services.runner.warm_up],
         on_shutdown=[services.runner.stop, lambda: services.background.shutdown(wait=True)],
+        cors_origins=parse_origins(settings.cors_allowed_origins),
     )
     return Application(app, services)

@@ -61,6 +61,7 @@ class ImageSetDeletes:
         def finish(uow: UnitOfWork) -> None:
             now = self._locks.now()
             uow.image_sets.delete_frames(ds_id, is_id)
+            uow.catalog.remove_image_set(ds_id, is_id)  # QIDO-RS shows no deleted image set (guide 2214)
             row = uow.image_sets.get(ds_id, is_id) or image_set
             uow.image_sets.update(
                 replace(

@@ -13,6 +13,8 @@ from typing import Any
 
 from openhi.blobs import keys
 from openhi.blobs.port import BlobStore
+from openhi.catalog.derive import catalog_of
+from openhi.catalog.model import ImageSetCatalog
 from openhi.dicom.normalize import GroupingKey
 from openhi.imagesets import document
 from openhi.imagesets.model import (
@@ -51,16 +53,25 @@ class NewVersion:
     grouping: GroupingKey
     created_at: datetime
     summary: ImageSetSummary | None = None  # what search shows of the new document (DICOMTags)
+    catalog: ImageSetCatalog | None = None  # what QIDO-RS shows of it (guide 2210-2664)
 
     @classmethod
     def of(cls, doc: dict[str, Any], **fields: Any) -> NewVersion:
-        """A new version whose search summary is taken from its document."""
+        """A new version whose search summary and QIDO-RS catalog rows are taken from its document."""
         grouping: GroupingKey = fields["grouping"]
-        return cls(**fields, summary=ImageSetSummary.from_document(doc, grouping.series_instance_uid))
+        return cls(
+            **fields,
+            summary=ImageSetSummary.from_document(doc, grouping.series_instance_uid),
+            catalog=catalog_of(doc),
+        )
 
 
 def write_version(uow: UnitOfWork, new: NewVersion, now: datetime, job_id: str | None = None) -> ImageSetVersion:
-    """Insert the version and make the image set row mirror it (ACTIVE); return the version."""
+    """Insert the version and make the image set row mirror it (ACTIVE); return the version.
+
+    In the same unit of work the QIDO-RS catalog follows: a primary image set's rows are replaced by the new
+    version's, a non-primary image set has none (guide 2214: QIDO-RS searches primary image sets only).
+    """
     version = ImageSetVersion(
         datastore_id=new.datastore_id,
         image_set_id=new.image_set_id,
@@ -79,6 +90,11 @@ def write_version(uow: UnitOfWork, new: NewVersion, now: datetime, job_id: str |
     else:
         uow.image_sets.update(row)
     uow.image_sets.add_version(version)
+    if new.catalog is not None:
+        if new.is_primary:
+            uow.catalog.put_image_set(new.datastore_id, new.image_set_id, new.version_id, new.catalog, now)
+        else:
+            uow.catalog.remove_image_set(new.datastore_id, new.image_set_id)
     return version
 
 

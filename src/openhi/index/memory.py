@@ -6,8 +6,9 @@ after taking a deep copy: when the work raises, the copy is put back, so a faile
 nothing behind, exactly as a rolled-back transaction (Orthanc ``StatelessDatabaseOperations``). Units of
 work are therefore serial, never retried, and must not call ``run`` again from inside (the lock is not
 re-entrant). Constraints mirror the SQL schema: a client token is unique, times are aware and read back in
-UTC, and tags belong to a data store that exists. The state lives in ``memory_state.py``; image sets and
-import jobs have their repositories in ``memory_image_sets.py`` and ``memory_import_jobs.py``.
+UTC, and tags belong to a data store that exists. The state lives in ``memory_state.py``; image sets,
+import jobs and the QIDO-RS catalog have their repositories in ``memory_image_sets.py``,
+``memory_import_jobs.py`` and ``memory_catalog.py``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from openhi.datastores.model import Datastore, DatastoreStatus
 from openhi.errors import ConflictError
+from openhi.index.memory_catalog import MemoryCatalogRepository
 from openhi.index.memory_image_sets import MemoryImageSetRepository
 from openhi.index.memory_import_jobs import MemoryImportJobRepository
 from openhi.index.memory_state import MemoryImageSet, MemoryState, utc
@@ -120,6 +122,7 @@ class MemoryUnitOfWork:
     image_sets: MemoryImageSetRepository
     tags: MemoryTagRepository
     import_jobs: MemoryImportJobRepository
+    catalog: MemoryCatalogRepository
 
     @classmethod
     def on(cls, state: MemoryState) -> MemoryUnitOfWork:
@@ -129,6 +132,7 @@ class MemoryUnitOfWork:
             MemoryImageSetRepository(state),
             MemoryTagRepository(state),
             MemoryImportJobRepository(state),
+            MemoryCatalogRepository(state),
         )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from openhi.catalog.model import CatalogStudy, InstanceRow, SeriesRow
 from openhi.datastores.model import Datastore
 from openhi.dicom.normalize import GroupingKey
 from openhi.imagesets.model import (
@@ -111,3 +112,8 @@ class MemoryState:
     import_jobs: dict[str, ImportJob] = field(default_factory=dict)
     import_files: dict[tuple[str, int], ImportFile] = field(default_factory=dict)  # (job_id, seq)
     import_commits: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (job_id, group_key)
+    # The QIDO-RS catalog: (datastore_id, image_set_id) -> cataloged version; rows by their keys.
+    catalog_versions: dict[tuple[str, str], int] = field(default_factory=dict)
+    catalog_series: dict[tuple[str, str, str], SeriesRow] = field(default_factory=dict)  # (+ series uid)
+    catalog_instances: dict[tuple[str, str, str, str], InstanceRow] = field(default_factory=dict)  # (+ sop uid)
+    catalog_studies: dict[tuple[str, str], CatalogStudy] = field(default_factory=dict)  # (datastore, study uid)

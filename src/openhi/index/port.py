@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar
 
+from openhi.catalog.model import CatalogStudy, ImageSetCatalog, InstanceRow, SeriesRow
+from openhi.catalog.query import Condition
 from openhi.datastores.model import Datastore, DatastoreStatus
 from openhi.imagesets.model import FrameRef, ImageSet, ImageSetState, ImageSetVersion, ImageSetWorkflowStatus
 from openhi.imports.model import FileStatus, ImportFile, ImportJob, JobStatus
@@ -278,6 +280,59 @@ class TagRepository(Protocol):
         ...
 
 
+class DicomCatalogRepository(Protocol):
+    """The QIDO-RS catalog (``openhi.catalog``): study, series and instance rows of primary image sets.
+
+    Rows of an image set are replaced whenever one of its versions is written and removed when it is deleted;
+    a study row aggregates the series rows of its study (``catalog.derive.aggregate_study``). Searches match
+    every condition (``catalog.query.matches`` is the reference) and page with ``offset`` / ``limit``.
+    """
+
+    def put_image_set(
+        self, datastore_id: str, image_set_id: str, version_id: int, catalog: ImageSetCatalog, updated_at: datetime
+    ) -> None:
+        """Replace the image set's rows by ``catalog`` (version ``version_id``) and refresh its studies."""
+        ...
+
+    def remove_image_set(self, datastore_id: str, image_set_id: str) -> None:
+        """Forget the image set's rows and refresh its studies (no rows: no change)."""
+        ...
+
+    def uncataloged(self, limit: int) -> list[tuple[str, str, int]]:
+        """Up to ``limit`` (datastore id, image set id, version) of primary, not deleted image sets whose catalog
+        rows are missing or older than their latest version (the backfill of archives older than the catalog)."""
+        ...
+
+    def search_studies(
+        self, datastore_id: str, conditions: Sequence[Condition], offset: int, limit: int
+    ) -> list[CatalogStudy]:
+        """Matching studies, last updated first (guide 2226), ties by Study Instance UID descending."""
+        ...
+
+    def search_series(
+        self, datastore_id: str, study_uid: str, conditions: Sequence[Condition], offset: int, limit: int
+    ) -> list[SeriesRow]:
+        """Matching series of a study by Series Number ascending (guide 2227; none last), then UID, image set."""
+        ...
+
+    def search_instances(
+        self,
+        datastore_id: str,
+        study_uid: str,
+        series_uid: str | None,
+        conditions: Sequence[Condition],
+        offset: int,
+        limit: int,
+    ) -> list[InstanceRow]:
+        """Matching instances of a series (or of the whole study when ``series_uid`` is None): by Series Number,
+        Series Instance UID, then Instance Number ascending (guide 2228; none last), SOP Instance UID."""
+        ...
+
+    def series_of_study(self, datastore_id: str, study_uid: str) -> list[SeriesRow]:
+        """Every series row of a study (for the series and study attributes of instance results)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """The repositories of one transaction."""
 
@@ -292,6 +347,9 @@ class UnitOfWork(Protocol):
 
     @property
     def import_jobs(self) -> ImportJobRepository: ...
+
+    @property
+    def catalog(self) -> DicomCatalogRepository: ...
 
 
 class Index(Protocol):

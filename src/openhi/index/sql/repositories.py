@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from openhi.datastores.model import Datastore, DatastoreStatus, LosslessStorageFormat
 from openhi.errors import ConflictError
 from openhi.index.port import DatastorePageKey
+from openhi.index.sql.catalog import SqlCatalogRepository
 from openhi.index.sql.image_sets import SqlImageSetRepository
 from openhi.index.sql.import_jobs import SqlImportJobRepository
 from openhi.index.sql.schema import datastores
@@ -184,6 +185,7 @@ class SqlUnitOfWork:
     image_sets: SqlImageSetRepository
     tags: SqlTagRepository
     import_jobs: SqlImportJobRepository
+    catalog: SqlCatalogRepository
 
     @classmethod
     def on(cls, conn: Connection) -> SqlUnitOfWork:
@@ -193,4 +195,5 @@ class SqlUnitOfWork:
             SqlImageSetRepository(conn),
             SqlTagRepository(conn),
             SqlImportJobRepository(conn),
+            SqlCatalogRepository(conn),
         )

@@ -283,3 +283,101 @@ tags = Table(
     Column("value", Text, nullable=False),
     PrimaryKeyConstraint("datastore_id", "image_set_id", "key"),
 )
+
+# -- the QIDO-RS catalog (openhi.catalog): rows of primary, not deleted image sets -------------------------------
+# Which version of an image set the catalog rows were derived from (missing: to be backfilled).
+catalog_image_sets = Table(
+    "catalog_image_sets",
+    metadata,
+    _datastore_ref(),
+    _id("image_set_id"),
+    Column("version_id", Integer, nullable=False),
+    PrimaryKeyConstraint("datastore_id", "image_set_id"),
+)
+
+# One row per series of an image set, with the patient and study attributes of that image set.
+catalog_series = Table(
+    "catalog_series",
+    metadata,
+    _datastore_ref(),
+    _id("image_set_id"),
+    Column("series_uid", Text, nullable=False),
+    Column("study_uid", Text, nullable=False),
+    Column("modality", Text, nullable=True),
+    Column("series_number", Integer, nullable=True),
+    Column("series_description", Text, nullable=True),
+    Column("pps_start_date", Text, nullable=True),
+    Column("pps_start_time", Text, nullable=True),
+    Column("instance_count", Integer, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("attributes", Text, nullable=False),
+    Column("study_attributes", Text, nullable=False),
+    PrimaryKeyConstraint("datastore_id", "image_set_id", "series_uid"),
+    Index(None, "datastore_id", "study_uid", "series_number"),
+)
+
+# One row per instance; modality and series number are the series' (relational instance search and sort).
+# warning_reasons is "|"-joined decimal codes; digest tells whether a rewritten row changed.
+catalog_instances = Table(
+    "catalog_instances",
+    metadata,
+    _datastore_ref(),
+    _id("image_set_id"),
+    Column("series_uid", Text, nullable=False),
+    Column("sop_uid", Text, nullable=False),
+    Column("study_uid", Text, nullable=False),
+    Column("sop_class_uid", Text, nullable=True),
+    Column("instance_number", Integer, nullable=True),
+    Column("warning_reasons", Text, nullable=True),
+    Column("modality", Text, nullable=True),
+    Column("series_number", Integer, nullable=True),
+    Column("digest", String(64), nullable=False),
+    Column("attributes", Text, nullable=False),
+    PrimaryKeyConstraint("datastore_id", "image_set_id", "series_uid", "sop_uid"),
+    Index("ix_catalog_instances_position", "datastore_id", "study_uid", "series_uid", "instance_number"),
+)
+
+# One row per study: aggregated over its primary image sets. Person names are also kept normalized
+# (``_norm``: casefolded) and as words (``_words``: " w1 w2 ", for fuzzy matching); modalities "|"-joined.
+CATALOG_STUDY_TEXT = (
+    "patient_name",
+    "patient_name_norm",
+    "patient_name_words",
+    "patient_id",
+    "patient_birth_date",
+    "patient_birth_time",
+    "patient_sex",
+    "study_date",
+    "study_time",
+    "accession_number",
+    "study_id",
+    "study_description",
+    "referring_physician_name",
+    "referring_physician_name_norm",
+    "referring_physician_name_words",
+    "modalities",
+)
+# Every study filter and the sort are range scans of one index led by datastore_id.
+CATALOG_STUDY_INDEXES = (
+    ("updated_at", "study_uid"),
+    ("patient_id",),
+    ("patient_name_norm",),
+    ("accession_number",),
+    ("study_date",),
+    ("study_id",),
+    ("patient_birth_date",),
+    ("referring_physician_name_norm",),
+)
+catalog_studies = Table(
+    "catalog_studies",
+    metadata,
+    _datastore_ref(),
+    Column("study_uid", Text, nullable=False),
+    *(Column(name, Text, nullable=True) for name in CATALOG_STUDY_TEXT),
+    Column("series_count", Integer, nullable=False),
+    Column("instance_count", Integer, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("attributes", Text, nullable=False),
+    PrimaryKeyConstraint("datastore_id", "study_uid"),
+    *(Index(None, "datastore_id", *columns) for columns in CATALOG_STUDY_INDEXES),
+)
