@@ -8,6 +8,9 @@ blob store per URL for their lifetime. Only ``FileTask`` goes in and ``FileOutco
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from functools import cache
 
@@ -26,6 +29,23 @@ def run_tasks(tasks: list[FileTask]) -> list[FileOutcome]:
     return [import_file(task, _store) for task in tasks]
 
 
+def _exit_with(parent_pid: int, interval: float = 1.0) -> None:
+    """Worker initializer: end this worker when the server that started it is gone (killed without a chance to
+    shut its pool down), instead of lingering as an orphan."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(interval)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def process_pool(workers: int) -> ProcessPoolExecutor:
-    """A pool of ``workers`` spawned processes."""
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    """A pool of ``workers`` spawned processes, each ending with its parent."""
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_exit_with,
+        initargs=(os.getpid(),),
+    )
