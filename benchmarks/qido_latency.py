@@ -15,38 +15,29 @@ Run: ``.venv/bin/python benchmarks/qido_latency.py [--sizes 10000,100000] [--bac
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
-import sqlite3
-import statistics
 import sys
-import tempfile
-import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support.backends import fresh_postgres_database
+from benchmarks._sql_latency import T0, Benchmark, Figure, timed
 
 from openhi.catalog.query import name_words, normalize_name
-from openhi.datastores.model import Datastore, DatastoreStatus, LosslessStorageFormat
 from openhi.datastores.service import load_datastore
 from openhi.dicomweb.qido.service import QidoSearch
 from openhi.index.port import UnitOfWork
 from openhi.index.sql.adapter import SqlIndex
-from openhi.index.sql.schema import catalog_studies, format_sqlite_time
+from openhi.index.sql.schema import catalog_studies
 
 DATASTORE = "c" * 32
 BASE = f"http://127.0.0.1/datastore/{DATASTORE}"
-T0 = datetime(2024, 1, 1, tzinfo=UTC)
 FIRST_STUDY_DAY = date(2000, 1, 1)
 STUDY_DAYS = 7300
-COLUMNS = [column.name for column in catalog_studies.columns]
 UID_ROOT = "1.2.826.0.1.3680043.10.1337"
 
 
@@ -101,47 +92,7 @@ def rows(start: int, count: int, seed: int) -> Iterator[dict[str, Any]]:
         }
 
 
-def load_postgres(url: str, start: int, count: int) -> None:
-    import psycopg
-
-    with psycopg.connect(url) as conn, conn.cursor() as cursor:
-        with cursor.copy(f"COPY catalog_studies ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-            for row in rows(start, count, start):
-                copy.write_row([row[name] for name in COLUMNS])
-        cursor.execute("ANALYZE catalog_studies")
-
-
-def load_sqlite(path: Path, start: int, count: int) -> None:
-    conn = sqlite3.connect(path)
-    try:
-        conn.execute("PRAGMA synchronous = OFF")
-        marks = ", ".join("?" for _ in COLUMNS)
-
-        def values(row: dict[str, Any]) -> tuple[Any, ...]:
-            return tuple(format_sqlite_time(row[c]) if c == "updated_at" else row[c] for c in COLUMNS)
-
-        with conn:
-            conn.executemany(
-                f"INSERT INTO catalog_studies ({', '.join(COLUMNS)}) VALUES ({marks})",  # noqa: S608 - schema names
-                (values(row) for row in rows(start, count, start)),
-            )
-    finally:
-        conn.close()
-
-
-def timed(count: int, call: Callable[[], object]) -> tuple[float, float]:
-    """(p50, p95) in milliseconds of ``count`` calls after a warm-up."""
-    for _ in range(min(10, count)):
-        call()
-    samples = []
-    for _ in range(count):
-        started = time.perf_counter()
-        call()
-        samples.append((time.perf_counter() - started) * 1000)
-    return statistics.median(samples), statistics.quantiles(samples, n=20)[18]
-
-
-def measure(index: SqlIndex, size: int, count: int) -> list[tuple[str, float, float]]:
+def measure(index: SqlIndex, size: int, count: int) -> list[Figure]:
     search = QidoSearch(index)
     rng = random.Random(size)  # noqa: S311 - synthetic data, not security
 
@@ -191,49 +142,16 @@ def measure(index: SqlIndex, size: int, count: int) -> list[tuple[str, float, fl
             ),
         ),
     ]
-    return [(label, *timed(count, call)) for label, call in figures]
+    return [(label, *timed(count, call, warmup=10)) for label, call in figures]
 
 
-def run(backend: str, sizes: list[int], count: int) -> None:
-    with ExitStack() as stack:
-        if backend == "postgres":
-            url = stack.enter_context(fresh_postgres_database())
-        else:
-            path = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "index.db"
-            url = f"sqlite:///{path}"
-        index = SqlIndex.open(url)
-        stack.callback(index.close)
-        index.run(
-            lambda uow: uow.datastores.add(
-                Datastore(DATASTORE, "bench", DatastoreStatus.ACTIVE, LosslessStorageFormat.HTJ2K, T0, T0, "bench")
-            )
-        )
-        loaded = 0
-        for size in sizes:
-            started = time.perf_counter()
-            if backend == "postgres":
-                load_postgres(url, loaded, size - loaded)
-            else:
-                load_sqlite(path, loaded, size - loaded)
-            print(f"[{backend}] loaded {size - loaded} studies in {time.perf_counter() - started:.1f} s", flush=True)
-            loaded = size
-            results = measure(index, size, count)
-            baseline = results[0][2]
-            for label, p50, p95 in results:
-                print(f"{backend:<10}{size:>10,}  {label:<42}{p50:>9.2f}{p95:>9.2f}{p95 / baseline:>12.1f}", flush=True)
+BENCHMARK = Benchmark(
+    DATASTORE, catalog_studies, frozenset({"updated_at"}), rows, measure, "studies", "studies", "query", 42
+)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sizes", default="10000,100000")
-    parser.add_argument("--backends", default="postgres,sqlite")
-    parser.add_argument("--requests", type=int, default=100)
-    args = parser.parse_args()
-    sizes = sorted(int(size) for size in args.sizes.split(","))
-    print(f"{args.requests} calls per figure, in-process through QidoSearch.studies (no HTTP)")
-    print(f"{'backend':<10}{'studies':>10}  {'query':<42}{'p50 ms':>9}{'p95 ms':>9}{'p95 x base':>12}")
-    for backend in args.backends.split(","):
-        run(backend, sizes, args.requests)
+    BENCHMARK.main(__doc__, sizes="10000,100000", requests=100, through="QidoSearch.studies")
 
 
 if __name__ == "__main__":

@@ -14,37 +14,28 @@ Run: ``.venv/bin/python benchmarks/search_latency.py [--sizes 10000,100000,10000
 
 from __future__ import annotations
 
-import argparse
 import random
-import sqlite3
-import statistics
 import sys
-import tempfile
-import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support.backends import fresh_postgres_database
+from benchmarks._sql_latency import T0, Benchmark, Figure, timed
 
-from openhi.datastores.model import Datastore, DatastoreStatus, LosslessStorageFormat
 from openhi.datastores.service import load_datastore
 from openhi.imagesets.search import ImageSetSearch
 from openhi.index.port import UnitOfWork
 from openhi.index.sql.adapter import SqlIndex
-from openhi.index.sql.schema import format_sqlite_time, image_sets
+from openhi.index.sql.schema import image_sets
 from openhi.search.criteria import SearchQuery
 from openhi.search.tokens import TokenCodec
 
 DATASTORE = "b" * 32
-T0 = datetime(2024, 1, 1, tzinfo=UTC)
 FIRST_STUDY_DAY = date(2000, 1, 1)
 STUDY_DAYS = 7300  # 20 years of study dates
-COLUMNS = [column.name for column in image_sets.columns]
 
 
 def rows(start: int, count: int, seed: int) -> Iterator[dict[str, Any]]:
@@ -86,48 +77,7 @@ def rows(start: int, count: int, seed: int) -> Iterator[dict[str, Any]]:
         }
 
 
-def load_postgres(url: str, start: int, count: int) -> None:
-    import psycopg
-
-    with psycopg.connect(url) as conn, conn.cursor() as cursor:
-        with cursor.copy(f"COPY image_sets ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-            for row in rows(start, count, start):
-                copy.write_row([row[name] for name in COLUMNS])
-        cursor.execute("ANALYZE image_sets")
-
-
-def load_sqlite(path: Path, start: int, count: int) -> None:
-    conn = sqlite3.connect(path)
-    try:
-        conn.execute("PRAGMA synchronous = OFF")
-        marks = ", ".join("?" for _ in COLUMNS)
-        times = {"created_at", "updated_at"}
-
-        def values(row: dict[str, Any]) -> tuple[Any, ...]:
-            return tuple(format_sqlite_time(row[c]) if c in times else row[c] for c in COLUMNS)
-
-        with conn:
-            conn.executemany(
-                f"INSERT INTO image_sets ({', '.join(COLUMNS)}) VALUES ({marks})",  # noqa: S608 - schema names
-                (values(row) for row in rows(start, count, start)),
-            )
-    finally:
-        conn.close()
-
-
-def timed(count: int, call: Callable[[], object]) -> tuple[float, float]:
-    """(p50, p95) in milliseconds of ``count`` calls after a warm-up."""
-    for _ in range(min(20, count)):
-        call()
-    samples = []
-    for _ in range(count):
-        started = time.perf_counter()
-        call()
-        samples.append((time.perf_counter() - started) * 1000)
-    return statistics.median(samples), statistics.quantiles(samples, n=20)[18]
-
-
-def measure(index: SqlIndex, size: int, count: int) -> list[tuple[str, float, float]]:
+def measure(index: SqlIndex, size: int, count: int) -> list[Figure]:
     search = ImageSetSearch(index, TokenCodec(b"bench" * 8))
     rng = random.Random(size)  # noqa: S311 - synthetic data, not security
     known = index.run(
@@ -170,46 +120,13 @@ def measure(index: SqlIndex, size: int, count: int) -> list[tuple[str, float, fl
     ]
 
 
-def run(backend: str, sizes: list[int], count: int) -> None:
-    with ExitStack() as stack:
-        if backend == "postgres":
-            url = stack.enter_context(fresh_postgres_database())
-        else:
-            path = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "index.db"
-            url = f"sqlite:///{path}"
-        index = SqlIndex.open(url)
-        stack.callback(index.close)
-        index.run(
-            lambda uow: uow.datastores.add(
-                Datastore(DATASTORE, "bench", DatastoreStatus.ACTIVE, LosslessStorageFormat.HTJ2K, T0, T0, "bench")
-            )
-        )
-        loaded = 0
-        for size in sizes:
-            started = time.perf_counter()
-            if backend == "postgres":
-                load_postgres(url, loaded, size - loaded)
-            else:
-                load_sqlite(path, loaded, size - loaded)
-            print(f"[{backend}] loaded {size - loaded} rows in {time.perf_counter() - started:.1f} s", flush=True)
-            loaded = size
-            results = measure(index, size, count)
-            baseline = results[0][2]
-            for label, p50, p95 in results:
-                print(f"{backend:<10}{size:>10,}  {label:<40}{p50:>9.2f}{p95:>9.2f}{p95 / baseline:>12.1f}", flush=True)
+BENCHMARK = Benchmark(
+    DATASTORE, image_sets, frozenset({"created_at", "updated_at"}), rows, measure, "rows", "image sets", "operation", 40
+)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sizes", default="10000,100000,1000000")
-    parser.add_argument("--backends", default="postgres,sqlite")
-    parser.add_argument("--requests", type=int, default=200)
-    args = parser.parse_args()
-    sizes = sorted(int(size) for size in args.sizes.split(","))
-    print(f"{args.requests} calls per figure, in-process through ImageSetSearch (no HTTP)")
-    print(f"{'backend':<10}{'image sets':>10}  {'operation':<40}{'p50 ms':>9}{'p95 ms':>9}{'p95 x base':>12}")
-    for backend in args.backends.split(","):
-        run(backend, sizes, args.requests)
+    BENCHMARK.main(__doc__, sizes="10000,100000,1000000", requests=200, through="ImageSetSearch")
 
 
 if __name__ == "__main__":

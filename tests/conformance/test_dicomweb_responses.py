@@ -509,6 +509,18 @@ def _fill(path: str, corpus: Corpus) -> str:
     return path.format(**values)
 
 
+def _send_case(corpus: Corpus, operation: str, case: Case | ErrorCase) -> tuple[str, str, Answer]:
+    """Send a case's request to its route (POST for STOW-RS, else GET): (method, path, answer)."""
+    route = ROUTES[operation]
+    method = "POST" if "POST" in route.methods else "GET"
+    path = _fill(case.path or template(route), corpus)
+    headers = dict(case.headers)
+    body = b""
+    if case.body is not None:
+        body, headers["Content-Type"] = case.body(corpus)
+    return method, path, send(corpus, method, path, case.accept, body=body, headers=headers)
+
+
 def _main_params() -> Iterator[Any]:
     for operation in ROUTES:
         for case in CASES.get(operation, [Case("<no case>", None, 200, lambda a, c: ["no case for this route"])]):
@@ -537,14 +549,7 @@ def test_every_route_has_cases() -> None:
 
 @pytest.mark.parametrize(("operation", "case"), list(_main_params()))
 def test_route_answer_conforms(corpus: Corpus, operation: str, case: Case) -> None:
-    route = ROUTES[operation]
-    method = "POST" if "POST" in route.methods else "GET"
-    path = _fill(case.path or template(route), corpus)
-    headers = dict(case.headers)
-    body = b""
-    if case.body is not None:
-        body, headers["Content-Type"] = case.body(corpus)
-    answer = send(corpus, method, path, case.accept, body=body, headers=headers)
+    method, path, answer = _send_case(corpus, operation, case)
     problems = check_common_headers(answer.headers, ORIGIN)
     if answer.status != case.status:
         problems.append(f"status {answer.status}, expected {case.status}: {answer.summary()}")
@@ -568,14 +573,7 @@ def test_head_matches_get(corpus: Corpus, operation: str, case: Case) -> None:
 
 @pytest.mark.parametrize(("operation", "case"), list(_error_params()))
 def test_route_error_conforms(corpus: Corpus, operation: str, case: ErrorCase) -> None:
-    route = ROUTES[operation]
-    method = "POST" if "POST" in route.methods else "GET"
-    path = _fill(case.path or template(route), corpus)
-    headers = dict(case.headers)
-    body = b""
-    if case.body is not None:
-        body, headers["Content-Type"] = case.body(corpus)
-    answer = send(corpus, method, path, case.accept, body=body, headers=headers)
+    method, path, answer = _send_case(corpus, operation, case)
     problems = check_common_headers(answer.headers, ORIGIN)
     if case.status == 416 and not re.fullmatch(r"bytes \*/\d+", answer.headers.get("content-range", "")):
         problems.append(f"a 416 answer names the length: Content-Range {answer.headers.get('content-range')!r}")

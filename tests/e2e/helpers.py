@@ -17,6 +17,17 @@ def wait_for_status(client: Any, datastore_id: str, status: str, timeout: float 
         time.sleep(0.1)
 
 
+def settled(client: Any, datastore: str, image_set_id: str, timeout: float = 30) -> dict[str, Any]:
+    """GetImageSet once the image set is no longer LOCKED."""
+    deadline = time.monotonic() + timeout
+    while True:
+        properties: dict[str, Any] = client.get_image_set(datastoreId=datastore, imageSetId=image_set_id)
+        if properties["imageSetState"] != "LOCKED":
+            return properties
+        assert time.monotonic() < deadline, properties
+        time.sleep(0.05)
+
+
 def error_of(call: Any, **kwargs: Any) -> tuple[str, int, str]:
     """(code, HTTP status, message) of a call that must fail with a ClientError."""
     from botocore.exceptions import ClientError

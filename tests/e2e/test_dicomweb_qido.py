@@ -11,14 +11,13 @@ DeleteImageSet; and bad queries are 400 (406 for an unacceptable media type) wit
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from dicomweb_client.api import DICOMwebClient
 from pydicom.dataset import Dataset
-from tests.e2e.helpers import wait_for_status
+from tests.e2e.helpers import settled, wait_for_status
 from tests.e2e.import_helpers import run_job
 from tests.support.dicom_corpus import SeriesSpec, ct_dataset, uid
 from tests.support.dicomweb import dicomweb_client, dicomweb_url, signed_session
@@ -312,16 +311,6 @@ def test_media_types(server: ServerProcess, corpus: Any) -> None:
 # -- the catalog follows image set writes (run last: they change the corpus) --------------------------------------
 
 
-def _settled(client: Any, datastore: str, image_set_id: str, timeout: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        properties: dict[str, Any] = client.get_image_set(datastoreId=datastore, imageSetId=image_set_id)
-        if properties["imageSetState"] != "LOCKED":
-            return properties
-        assert time.monotonic() < deadline, properties
-        time.sleep(0.05)
-
-
 def _image_set_of(client: Any, datastore: str, series_uid: str) -> dict[str, Any]:
     found = client.search_image_sets(
         datastoreId=datastore,
@@ -348,7 +337,7 @@ def test_catalog_follows_update_copy_and_delete(web: DICOMwebClient, corpus: Any
         latestVersionId=str(b["version"]),
         updateImageSetMetadataUpdates=updates,
     )
-    assert _settled(client, datastore, b["imageSetId"])["imageSetWorkflowStatus"] == "UPDATED"
+    assert settled(client, datastore, b["imageSetId"])["imageSetWorkflowStatus"] == "UPDATED"
     assert _studies(web, PatientName="renamed^person") == {STUDY_B}
     assert _studies(web, PatientName="Doe^John") == set()
     assert _uids(web.search_for_studies())[0] == STUDY_B
@@ -360,8 +349,8 @@ def test_catalog_follows_update_copy_and_delete(web: DICOMwebClient, corpus: Any
         sourceImageSetId=a_ct["imageSetId"],
         copyImageSetInformation={"sourceImageSet": {"latestVersionId": str(a_ct["version"])}},
     )["destinationImageSetProperties"]["imageSetId"]
-    _settled(client, datastore, copy)
-    _settled(client, datastore, a_ct["imageSetId"])
+    settled(client, datastore, copy)
+    settled(client, datastore, a_ct["imageSetId"])
     [study] = web.search_for_studies(search_filters={"StudyInstanceUID": STUDY_A})
     assert (study["00201206"]["Value"], study["00201208"]["Value"]) == ([2], [5])
     assert len(web.search_for_instances(STUDY_A, uid("qido-a", "ct"))) == 3
@@ -369,7 +358,7 @@ def test_catalog_follows_update_copy_and_delete(web: DICOMwebClient, corpus: Any
     # DeleteImageSet: the study of its only image set is gone
     c = _image_set_of(client, datastore, uid("qido-c", "pt"))
     client.delete_image_set(datastoreId=datastore, imageSetId=c["imageSetId"])
-    assert _settled(client, datastore, c["imageSetId"])["imageSetState"] == "DELETED"
+    assert settled(client, datastore, c["imageSetId"])["imageSetState"] == "DELETED"
     assert _studies(web, StudyInstanceUID=STUDY_C) == set()
     assert web.search_for_series(STUDY_C) == []
     assert STUDY_C not in _uids(web.search_for_studies())

@@ -10,9 +10,6 @@ valid DICOM JSON (PS3.18 F.2), bulk data round-trips; error cases, ETag / If-Non
 
 from __future__ import annotations
 
-import email.message
-import email.parser
-import re
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +26,8 @@ from tests.e2e.import_helpers import run_job
 from tests.support import pixel_samples
 from tests.support.dicom_corpus import SeriesSpec, uid, write_series
 from tests.support.dicomweb import dicomweb_client, dicomweb_url, signed_session
+from tests.support.dicomweb_conformance import check_dataset
+from tests.support.multipart import stdlib_parts
 from tests.support.server import ServerProcess
 
 from openhi.codecs import syntaxes as ts
@@ -182,21 +181,7 @@ def _multipart(response: requests.Response) -> list[tuple[dict[str, str], bytes]
     """Parts of a multipart/related answer (headers, content), parsed with the standard library."""
     content_type = response.headers["Content-Type"]
     assert content_type.startswith("multipart/related"), content_type
-    boundary = re.search(r"boundary=\"?([^\";]+)", content_type)
-    assert boundary is not None
-    message = email.parser.BytesParser().parsebytes(
-        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + response.content
-    )
-    assert message.is_multipart()
-    parts: list[tuple[dict[str, str], bytes]] = []
-    payload = message.get_payload()
-    assert isinstance(payload, list)
-    for part in payload:
-        assert isinstance(part, email.message.Message)
-        content = part.get_payload(decode=True)
-        assert isinstance(content, bytes)
-        parts.append((dict(part.items()), content))
-    return parts
+    return stdlib_parts(content_type, response.content)
 
 
 # -- instances -------------------------------------------------------------------------------------------------
@@ -285,63 +270,6 @@ def test_series_in_ele_leaves_out_the_lossy_instance_with_206(http: Any, loaded:
 
 # -- metadata --------------------------------------------------------------------------------------------------
 
-_VRS = {
-    "AE",
-    "AS",
-    "AT",
-    "CS",
-    "DA",
-    "DS",
-    "DT",
-    "FD",
-    "FL",
-    "IS",
-    "LO",
-    "LT",
-    "OB",
-    "OD",
-    "OF",
-    "OL",
-    "OV",
-    "OW",
-    "PN",
-    "SH",
-    "SL",
-    "SQ",
-    "SS",
-    "ST",
-    "SV",
-    "TM",
-    "UC",
-    "UI",
-    "UL",
-    "UN",
-    "UR",
-    "US",
-    "UT",
-    "UV",
-}
-
-
-def _check_f2(dataset: dict[str, Any]) -> None:
-    """PS3.18 F.2 rules: 8-hex sorted keys, a valid vr, one of Value / InlineBinary / BulkDataURI."""
-    keys = list(dataset)
-    assert keys == sorted(keys)
-    for key, attribute in dataset.items():
-        assert re.fullmatch(r"[0-9A-F]{8}", key), key
-        assert attribute["vr"] in _VRS, (key, attribute)
-        present = [name for name in ("Value", "InlineBinary", "BulkDataURI") if name in attribute]
-        assert len(present) <= 1, attribute
-        assert set(attribute) <= {"vr", "Value", "InlineBinary", "BulkDataURI"}, attribute
-        if "Value" in attribute:
-            assert isinstance(attribute["Value"], list), (key, attribute)
-            assert attribute["Value"], (key, attribute)
-            if attribute["vr"] == "SQ":
-                for item in attribute["Value"]:
-                    _check_f2(item)
-            if attribute["vr"] == "PN":
-                assert all(v is None or set(v) <= {"Alphabetic", "Ideographic", "Phonetic"} for v in attribute["Value"])
-
 
 def test_metadata_is_valid_dicom_json(dw: DICOMwebClient, loaded: Loaded) -> None:
     series = dw.retrieve_series_metadata(STUDY_UID, CT_SERIES)
@@ -349,7 +277,7 @@ def test_metadata_is_valid_dicom_json(dw: DICOMwebClient, loaded: Loaded) -> Non
     study = dw.retrieve_study_metadata(STUDY_UID)
     assert len(study) == len(loaded.originals)
     for item in study:
-        _check_f2(item)
+        assert check_dataset(item) == []
         sop = item["00080018"]["Value"][0]
         original = pydicom.dcmread(loaded.originals[sop])
         assert item["00280010"]["Value"] == [original.Rows]

@@ -7,7 +7,6 @@ Every write answers LOCKED with its workflow status at once and completes in the
 from __future__ import annotations
 
 import json
-import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 
 import pytest
 from tests.e2e.conftest import ServerFactory
-from tests.e2e.helpers import error_of, wait_for_status
+from tests.e2e.helpers import error_of, settled, wait_for_status
 from tests.e2e.import_helpers import instances, metadata, run_job
 from tests.support.dicom_corpus import SeriesSpec, uid, write_series
 from tests.support.server import ServerProcess
@@ -51,17 +50,6 @@ def imported(client: Any, datastore: str, tmp_path: Path, **spec: Any) -> tuple[
     assert job["jobStatus"] == "COMPLETED"
     success = (tmp_path / "out" / f"{datastore}-DicomImport-{job['jobId']}" / "SUCCESS" / "success.ndjson").read_text()
     return json.loads(success.splitlines()[0])["importResponse"]["imageSetId"], series
-
-
-def settled(client: Any, datastore: str, image_set_id: str, timeout: float = 30) -> dict[str, Any]:
-    """GetImageSet once the image set is no longer LOCKED."""
-    deadline = time.monotonic() + timeout
-    while True:
-        properties: dict[str, Any] = client.get_image_set(datastoreId=datastore, imageSetId=image_set_id)
-        if properties["imageSetState"] != "LOCKED":
-            return properties
-        assert time.monotonic() < deadline, properties
-        time.sleep(0.05)
 
 
 def update(client: Any, datastore: str, image_set_id: str, version: str, updates: dict[str, Any], **kw: Any) -> Any:

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
+
+from openhi.catalog.derive import catalog_of
+from openhi.catalog.model import ImageSetCatalog
+from openhi.datastores.model import Datastore, DatastoreStatus, LosslessStorageFormat
+from openhi.index.memory import MemoryIndex
+from openhi.index.port import UnitOfWork
+
+DS = "d" * 32
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def instance(
@@ -53,7 +65,7 @@ def document(
     study_dicom: dict[str, Any] = {"StudyInstanceUID": study_uid, **(study or {})}
     return {
         "SchemaVersion": "1.1",
-        "DatastoreID": "d" * 32,
+        "DatastoreID": DS,
         "ImageSetID": "i" * 32,
         "Patient": {"DICOM": dict(patient or {})},
         "Study": {"DICOM": study_dicom, "Series": dict(series_list)},
@@ -113,3 +125,18 @@ def brute_studies(docs: list[dict[str, Any]], conditions: Any) -> list[str]:
         if all(matches(c, study_values(study_docs)[c.attribute.keyword]) for c in conditions)
     ]
     return sorted(found, key=lambda uid: (last_write[uid], uid), reverse=True)
+
+
+def catalog_index(docs: Sequence[dict[str, Any]]) -> MemoryIndex:
+    """A memory index with the active data store ``DS`` whose catalog holds each document as a primary image set:
+    the n-th has the image set id ``f"{n:032x}"`` and was written at ``T0`` + n seconds."""
+    index = MemoryIndex()
+    datastore = Datastore(DS, "s", DatastoreStatus.ACTIVE, LosslessStorageFormat.HTJ2K, T0, T0, "t")
+    index.run(lambda uow: uow.datastores.add(datastore))
+    for position, doc in enumerate(docs):
+        index.run(partial(_put, f"{position:032x}", catalog_of(doc), T0 + timedelta(seconds=position)))
+    return index
+
+
+def _put(image_set_id: str, catalog: ImageSetCatalog, at: datetime, uow: UnitOfWork) -> None:
+    uow.catalog.put_image_set(DS, image_set_id, 1, catalog, at)

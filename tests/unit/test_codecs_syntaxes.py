@@ -213,3 +213,25 @@ def test_pixel_format_defaults_high_bit_and_planar_configuration() -> None:
     assert fmt.high_bit == 11
     assert fmt.planar_configuration == 0
     assert fmt.number_of_frames == 1
+
+
+def test_pixel_format_from_document_values() -> None:
+    values = {
+        "Rows": 4,
+        "Columns": [6],
+        "BitsAllocated": 16,
+        "BitsStored": "12.0",
+        "PhotometricInterpretation": "monochrome2 ",
+        "NumberOfFrames": "3\\4",
+    }
+    fmt = PixelFormat.from_values(values)
+    assert (fmt.rows, fmt.columns, fmt.bits_stored, fmt.high_bit) == (4, 6, 12, 11)
+    assert (fmt.samples_per_pixel, fmt.pixel_representation, fmt.number_of_frames) == (1, 0, 3)
+    assert fmt.photometric_interpretation == "MONOCHROME2"
+    assert PixelFormat.from_values({**values, "NumberOfFrames": "0"}).number_of_frames == 1
+    with pytest.raises(CodecError, match="Rows"):
+        PixelFormat.from_values({k: v for k, v in values.items() if k != "Rows"})
+    with pytest.raises(CodecError, match="HighBit"):
+        PixelFormat.from_values({**values, "HighBit": "eleven"})
+    with pytest.raises(CodecError, match="BitsStored"):
+        PixelFormat.from_values({**values, "BitsStored": "11.5"})

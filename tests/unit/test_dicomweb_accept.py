@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from starlette.requests import Request
 
-from openhi.api.dicomweb.accept import MediaRange, media_type_matches, parse_accept, requested_ranges
+from openhi.api.dicomweb.accept import MediaRange, parse_accept, requested_ranges
+from openhi.dicomweb.transfer import media_type_matches
 from openhi.errors import BadRequestError
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import email.message
-import email.parser
 import re
 from collections.abc import Iterator
+
+from tests.support.multipart import stdlib_parts
 
 from openhi.api.dicomweb.multipart_response import (
     MultipartResponse,
@@ -15,19 +15,6 @@ from openhi.api.dicomweb.multipart_response import (
     new_boundary,
     part_type,
 )
-
-
-def _parse(root: str, data: bytes) -> list[tuple[dict[str, str], bytes]]:
-    message = email.parser.BytesParser().parsebytes(b"Content-Type: " + root.encode() + b"\r\n\r\n" + data)
-    parsed: list[tuple[dict[str, str], bytes]] = []
-    payload = message.get_payload()
-    assert isinstance(payload, list)
-    for part in payload:
-        assert isinstance(part, email.message.Message)
-        content = part.get_payload(decode=True)
-        assert isinstance(content, bytes)
-        parsed.append((dict(part.items()), content))
-    return parsed
 
 
 def test_boundaries_are_random_and_valid() -> None:
@@ -47,7 +34,7 @@ def test_parts_round_trip_with_headers_and_binary_content() -> None:
     data = b"".join(body(parts, boundary))
     assert data.startswith(f"--{boundary}\r\n".encode())
     assert data.endswith(f"\r\n--{boundary}--\r\n".encode())
-    parsed = _parse(root, data)
+    parsed = stdlib_parts(root, data)
     assert [headers["Content-Type"] for headers, _ in parsed] == [
         "image/jphc; transfer-syntax=1.2.840.10008.1.2.4.202",
         "application/octet-stream",

@@ -3,51 +3,22 @@ plus the rules of guide 2235-2260 on examples (wildcards, ranges, UID lists, fuz
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.support.catalog_docs import brute_studies, document, instance, series
+from tests.support.catalog_docs import DS, brute_studies, catalog_index, document, instance, series
 
-from openhi.catalog.derive import catalog_of
 from openhi.catalog.query import Level
-from openhi.datastores.model import Datastore, DatastoreStatus, LosslessStorageFormat
 from openhi.dicomweb.qido.params import parse_query
 from openhi.index.memory import MemoryIndex
-
-DS = "d" * 32
-T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 NAMES = ["Thomas^Albert", "thomas", "DOE^JOHN", "Doe^Jane^Q", "Müller^Jürgen", "O'Neil^Ann", "Albertson^Tom"]
 DESCRIPTIONS = ["Nuclear Med", "CT Chest", "Brain MRI", "nuclear", "Chest*x", "Pelvis?"]
 MODALITIES = ["CT", "MR", "PT", "US", "SR"]
 DATES = ["20200101", "20200229", "20211231", "19991231", "2020.06.15"]
 TIMES = ["1030", "103015.5", "235959", "00", "120000.000001"]
-
-
-def _index_with(docs: list[dict[str, Any]]) -> MemoryIndex:
-    index = MemoryIndex()
-    datastore = Datastore(
-        datastore_id=DS,
-        name="s",
-        status=DatastoreStatus.ACTIVE,
-        lossless_storage_format=LosslessStorageFormat.HTJ2K,
-        created_at=T0,
-        updated_at=T0,
-        client_token="t",
-    )
-    index.run(lambda uow: uow.datastores.add(datastore))
-    for position, doc in enumerate(docs):
-        image_set = f"{position:032x}"
-        catalog = catalog_of(doc)
-        index.run(
-            lambda uow, i=image_set, c=catalog, p=position: uow.catalog.put_image_set(
-                DS, i, 1, c, T0 + timedelta(seconds=p)
-            )
-        )
-    return index
 
 
 @st.composite
@@ -113,7 +84,7 @@ def test_memory_catalog_answers_what_a_scan_of_the_documents_answers(
     docs: list[dict[str, Any]], pairs: list[tuple[str, str]]
 ) -> None:
     query = parse_query(Level.STUDY, pairs)
-    index = _index_with(docs)
+    index = catalog_index(docs)
     found = index.run(lambda uow: uow.catalog.search_studies(DS, query.conditions, 0, 1000))
     assert [study.study_uid for study in found] == brute_studies(docs, query.conditions)
 
@@ -126,7 +97,7 @@ def _uids(index: MemoryIndex, pairs: list[tuple[str, str]]) -> set[str]:
 @pytest.fixture
 def named() -> MemoryIndex:
     names = ["Thomas^Albert", "thomas", "Albert", "Thomas Albert", "hom^ber", "Thomasina^Alberta"]
-    return _index_with(
+    return catalog_index(
         [
             document(f"1.9.{n}", [series(f"1.9.{n}.1", [instance(f"1.9.{n}.1.1", 1)])], patient={"PatientName": name})
             for n, name in enumerate(names)

@@ -3,35 +3,18 @@ creator), counts and RetrieveURL (guide 2290-2540, PS3.18 Table 6.7.1-2), over t
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
-from tests.support.catalog_docs import document, instance, series
+from tests.support.catalog_docs import DS, catalog_index, document, instance, series
 
-from openhi.catalog.derive import catalog_of
-from openhi.datastores.model import Datastore, DatastoreStatus, LosslessStorageFormat
 from openhi.dicomweb.qido.service import QidoSearch
 from openhi.errors import NotFoundError
-from openhi.index.memory import MemoryIndex
 
-DS = "d" * 32
-T0 = datetime(2024, 1, 1, tzinfo=UTC)
 BASE = f"http://h/datastore/{DS}"
 STUDY = "1.2.3"
 
 
 @pytest.fixture
 def search() -> QidoSearch:
-    index = MemoryIndex()
-    datastore = Datastore(
-        datastore_id=DS,
-        name="s",
-        status=DatastoreStatus.ACTIVE,
-        lossless_storage_format=LosslessStorageFormat.HTJ2K,
-        created_at=T0,
-        updated_at=T0,
-        client_token="t",
-    )
     private = {"00190010": "Philips", "00191001": "secret", "00191101": "other block"}
     doc = document(
         STUDY,
@@ -56,8 +39,7 @@ def search() -> QidoSearch:
             ],
         },
     )
-    index.run(lambda uow: uow.datastores.add(datastore))
-    index.run(lambda uow: uow.catalog.put_image_set(DS, "i" * 32, 1, catalog_of(doc), T0))
+    index = catalog_index([doc])
     return QidoSearch(index)
 
 

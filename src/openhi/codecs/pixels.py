@@ -7,6 +7,7 @@ YBR_FULL_422 keeps two luminance and one pair of chrominance samples per two pix
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from math import ceil
 from typing import Any
@@ -35,6 +36,38 @@ def _read_int(ds: pydicom.Dataset, keyword: str, default: int | None = None) -> 
         return int(value)
     except (ValueError, TypeError) as exc:
         raise CodecError(f"pixel attribute {keyword} is not a valid number: {value!r}") from exc
+
+
+def _first_value(value: Any) -> Any:
+    """The first value of a document value: a list's first item, a ``\\``-joined string's first part."""
+    if isinstance(value, list | tuple):
+        return value[0] if value else None
+    if isinstance(value, str):
+        return value.split("\\")[0].strip()
+    return value
+
+
+def _value_int(values: Mapping[str, Any], keyword: str, default: int | None = None) -> int:
+    """First value of ``keyword`` in a keyword-keyed mapping as an int (IS text or a binary number).
+
+    ``CodecError`` when missing (without default) or not an integer; IS text such as ``"16.0"`` is accepted.
+    """
+    value = _first_value(values.get(keyword))
+    if value is None or value == "":
+        if default is None:
+            raise CodecError(f"required pixel attribute {keyword} is missing")
+        return default
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        pass
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as exc:
+        raise CodecError(f"pixel attribute {keyword} is not a valid number: {value!r}") from exc
+    if not number.is_integer():
+        raise CodecError(f"pixel attribute {keyword} is not a whole number: {value!r}")
+    return int(number)
 
 
 @dataclass(frozen=True)
@@ -99,6 +132,30 @@ class PixelFormat:
             photometric_interpretation=photometric.strip().upper(),
             planar_configuration=_read_int(ds, "PlanarConfiguration", 0) if samples > 1 else 0,
             number_of_frames=_read_int(ds, "NumberOfFrames", 1),
+        )
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> PixelFormat:
+        """Read the Image Pixel module from keyword-keyed document values (an image set's ``DICOM`` objects).
+
+        Same defaults as ``from_dataset``, and Samples per Pixel defaults to 1 and Pixel Representation to 0.
+        Number of Frames below 1 counts as 1: the frames of a stored instance are its ``ImageFrames``, so the
+        attribute only matters when it describes several frames. ``CodecError`` names a missing or invalid
+        attribute.
+        """
+        bits_stored = _value_int(values, "BitsStored")
+        samples = _value_int(values, "SamplesPerPixel", 1)
+        return cls(
+            rows=_value_int(values, "Rows"),
+            columns=_value_int(values, "Columns"),
+            samples_per_pixel=samples,
+            bits_allocated=_value_int(values, "BitsAllocated"),
+            bits_stored=bits_stored,
+            high_bit=_value_int(values, "HighBit", bits_stored - 1),
+            pixel_representation=_value_int(values, "PixelRepresentation", 0),
+            photometric_interpretation=str(_first_value(values.get("PhotometricInterpretation")) or "").strip().upper(),
+            planar_configuration=_value_int(values, "PlanarConfiguration", 0) if samples > 1 else 0,
+            number_of_frames=max(1, _value_int(values, "NumberOfFrames", 1)),
         )
 
     @property

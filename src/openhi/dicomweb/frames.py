@@ -59,37 +59,10 @@ def frame_ids(entry: Mapping[str, Any], numbers: list[int], sop_uid: str) -> lis
     return [str(frames[number - 1]["ID"]) for number in numbers]
 
 
-def _int(dicom: Mapping[str, Any], keyword: str, default: int | None = None) -> int:
-    value = dicom.get(keyword)
-    if isinstance(value, list):
-        value = value[0] if value else None
-    if value is None or value == "":
-        if default is None:
-            raise NotAcceptableError(f"the instance has no {keyword}; its frames cannot be decoded")
-        return default
-    try:
-        return int(str(value).strip())
-    except ValueError as exc:
-        raise NotAcceptableError(f"the instance's {keyword} {value!r} is not a number") from exc
-
-
 def pixel_format(dicom: Mapping[str, Any]) -> PixelFormat:
     """The Image Pixel module of an instance's merged ``DICOM`` object (406 when it cannot describe frames)."""
-    bits_stored = _int(dicom, "BitsStored")
-    samples = _int(dicom, "SamplesPerPixel", 1)
     try:
-        return PixelFormat(
-            rows=_int(dicom, "Rows"),
-            columns=_int(dicom, "Columns"),
-            samples_per_pixel=samples,
-            bits_allocated=_int(dicom, "BitsAllocated"),
-            bits_stored=bits_stored,
-            high_bit=_int(dicom, "HighBit", bits_stored - 1),
-            pixel_representation=_int(dicom, "PixelRepresentation", 0),
-            photometric_interpretation=str(dicom.get("PhotometricInterpretation") or "").strip().upper(),
-            planar_configuration=_int(dicom, "PlanarConfiguration", 0) if samples > 1 else 0,
-            number_of_frames=_int(dicom, "NumberOfFrames", 1),
-        )
+        return PixelFormat.from_values(dicom)
     except CodecError as exc:
         raise NotAcceptableError(f"the instance's pixel description is invalid: {exc.message}") from exc
 

@@ -112,35 +112,12 @@ def _first_number(value: Any) -> float | None:
     return None
 
 
-def _int(dicom: Dicom, keyword: str, default: int | None = None) -> int:
-    value = _first_number(dicom.get(keyword))
-    if value is None:
-        if default is None:
-            raise NotAcceptableError(f"The instance cannot be rendered: {keyword} is missing or invalid")
-        return default
-    return int(value)
-
-
 def pixel_format(dicom: Dicom) -> PixelFormat:
     """The Image Pixel module (PS3.3 C.7.6.3) of an instance's DICOM values."""
-    bits_stored = _int(dicom, "BitsStored")
-    samples = _int(dicom, "SamplesPerPixel", 1)
-    photometric = dicom.get("PhotometricInterpretation")
     try:
-        return PixelFormat(
-            rows=_int(dicom, "Rows"),
-            columns=_int(dicom, "Columns"),
-            samples_per_pixel=samples,
-            bits_allocated=_int(dicom, "BitsAllocated"),
-            bits_stored=bits_stored,
-            high_bit=_int(dicom, "HighBit", bits_stored - 1),
-            pixel_representation=_int(dicom, "PixelRepresentation", 0),
-            photometric_interpretation=str(photometric or "").strip().upper(),
-            planar_configuration=_int(dicom, "PlanarConfiguration", 0) if samples > 1 else 0,
-            number_of_frames=max(1, _int(dicom, "NumberOfFrames", 1)),  # frames are counted by ImageFrames
-        )
+        return PixelFormat.from_values(dicom)
     except CodecError as exc:
-        raise NotAcceptableError(f"The instance cannot be rendered: {exc}") from exc
+        raise NotAcceptableError(f"The instance cannot be rendered: {exc.message}") from exc
 
 
 def _functional_item(dicom: Dicom, frame: int, sequence: str) -> Dicom | None:

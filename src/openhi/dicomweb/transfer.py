@@ -83,13 +83,19 @@ def canonical(media: str) -> str:
     return _ALIASES.get(lowered, lowered)
 
 
-def covers(pattern: str, media: str) -> bool:
-    """Whether the requested content type ``pattern`` (wildcards allowed, aliases too) covers ``media``."""
-    pattern, media = canonical(pattern), canonical(media)
-    if pattern in ("*/*", media):
+def media_type_matches(pattern: str, media_type: str) -> bool:
+    """``*/*`` matches everything, ``image/*`` every ``image/...``, anything else only itself (case-insensitive;
+    RFC 9110 §12.5.1 media ranges)."""
+    pattern, media_type = pattern.lower(), media_type.lower()
+    if pattern in ("*/*", media_type):
         return True
     major, _, minor = pattern.partition("/")
-    return minor == "*" and media.partition("/")[0] == major
+    return minor == "*" and media_type.partition("/")[0] == major
+
+
+def covers(pattern: str, media: str) -> bool:
+    """Whether the requested content type ``pattern`` (wildcards allowed, aliases too) covers ``media``."""
+    return media_type_matches(canonical(pattern), canonical(media))
 
 
 class Transcode(StrEnum):

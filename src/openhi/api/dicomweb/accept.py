@@ -13,7 +13,8 @@ Stable API shared by the WADO-RS and rendered/thumbnail handlers:
 - :func:`parse_accept` parses a header value into :class:`MediaRange` s, best first;
 - :func:`requested_ranges` reads them from a request (the ``accept`` query parameter, else the header);
 - :class:`MediaRange` tells whether it is multipart, its ``part_type`` (the payload's media type: ``type=`` for
-  multipart, the media type itself otherwise), its ``transfer_syntax`` and whether it ``matches`` a media type.
+  multipart, the media type itself otherwise), its ``transfer_syntax`` and whether it ``matches`` a media type
+  (``dicomweb.transfer.media_type_matches``, wildcards).
 
 An absent or empty header is ``*/*``. A media range that is not ``type/subtype``, or a q-value that is not a
 number in [0, 1], is a malformed request (400).
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
+from openhi.dicomweb.transfer import media_type_matches
 from openhi.errors import BadRequestError
 
 MULTIPART_RELATED = "multipart/related"
@@ -70,15 +72,6 @@ class MediaRange:
     def matches(self, media_type: str) -> bool:
         """Whether this range's content type (``part_type``) covers ``media_type`` (wildcards ``*/*``, ``x/*``)."""
         return media_type_matches(self.part_type, media_type)
-
-
-def media_type_matches(pattern: str, media_type: str) -> bool:
-    """``*/*`` matches everything, ``image/*`` every ``image/...``, anything else only itself (case-insensitive)."""
-    pattern, media_type = pattern.lower(), media_type.lower()
-    if pattern in (ANY, media_type):
-        return True
-    major, _, minor = pattern.partition("/")
-    return minor == "*" and media_type.partition("/")[0] == major
 
 
 def _split(value: str, separator: str) -> list[str]:

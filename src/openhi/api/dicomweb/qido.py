@@ -38,21 +38,6 @@ def _pairs(request: DicomWebRequest) -> list[tuple[str, str]]:
     return [(key, value) for key, value in request.request.query_params.multi_items() if key.lower() != "accept"]
 
 
-def _base(request: DicomWebRequest) -> str:
-    """``scheme://host[:port]/datastore/{id}`` as the client reached it (for RetrieveURL and BulkDataURI).
-
-    From the Host header (RFC 9110 §7.2); dicomweb-client's signed requests name the host without its port, so
-    when that host is the address the connection arrived on, the connection's port is added (as WADO-RS does).
-    """
-    url = request.request.url
-    host, port = request.request.scope.get("server") or (None, None)
-    origin = f"{url.scheme}://{url.netloc}"
-    same_address = url.port is None and host is not None and url.hostname == host
-    if same_address and port != {"http": 80, "https": 443}.get(url.scheme):
-        origin = f"{origin}:{port}"
-    return f"{origin}/datastore/{request.datastore_id}"
-
-
 class QidoHandlers:
     """Search studies, series and instances."""
 
@@ -67,14 +52,16 @@ class QidoHandlers:
     async def studies(self, request: DicomWebRequest) -> Response:
         """SearchDICOMStudies."""
         media_type = _media_type(request)
-        results = await run_in_threadpool(self._search.studies, request.datastore_id, _pairs(request), _base(request))
+        results = await run_in_threadpool(
+            self._search.studies, request.datastore_id, _pairs(request), request.datastore_url
+        )
         return self._answer(media_type, results)
 
     async def series(self, request: DicomWebRequest) -> Response:
         """SearchDICOMSeries."""
         media_type = _media_type(request)
         results = await run_in_threadpool(
-            self._search.series, request.datastore_id, request.params["study"], _pairs(request), _base(request)
+            self._search.series, request.datastore_id, request.params["study"], _pairs(request), request.datastore_url
         )
         return self._answer(media_type, results)
 
@@ -87,6 +74,6 @@ class QidoHandlers:
             request.params["study"],
             request.params.get("series"),
             _pairs(request),
-            _base(request),
+            request.datastore_url,
         )
         return self._answer(media_type, results)

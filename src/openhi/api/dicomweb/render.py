@@ -25,11 +25,12 @@ from dataclasses import dataclass
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from openhi.api.dicomweb.accept import MULTIPART_RELATED, MediaRange, media_type_matches, requested_ranges
+from openhi.api.dicomweb.accept import MULTIPART_RELATED, MediaRange, requested_ranges
 from openhi.api.dicomweb.request import DicomWebRequest
 from openhi.dicomweb.render import Renderer, RenderPlan, RenderTarget
 from openhi.dicomweb.render_image import ImageType
 from openhi.dicomweb.render_params import RenderOptions, parse_options
+from openhi.dicomweb.transfer import media_type_matches
 from openhi.errors import NotAcceptableError
 
 _IMAGE_TYPES = (ImageType.JPEG, ImageType.PNG)

@@ -76,6 +76,28 @@ class DicomWebRequest:
         return self.request.query_params.get(name)
 
     @property
+    def origin(self) -> str:
+        """``scheme://host[:port]`` the client reached, for absolute URLs in answers (RetrieveURL, BulkDataURI,
+        Content-Location).
+
+        Taken from the Host header (RFC 9110 §7.2). Some clients (dicomweb-client) send the host without its
+        port; when that host is the very address the connection arrived on, the connection's port is the one
+        they used.
+        """
+        url = self.request.url
+        server = self.request.scope.get("server")
+        if url.port is None and server is not None and url.hostname == server[0]:
+            default = {"http": 80, "https": 443}.get(url.scheme)
+            if server[1] != default:
+                return f"{url.scheme}://{url.netloc}:{server[1]}"
+        return f"{url.scheme}://{url.netloc}"
+
+    @property
+    def datastore_url(self) -> str:
+        """``{origin}/datastore/{id}``: the DICOMweb service root of the data store, absolute."""
+        return f"{self.origin}/datastore/{self.datastore_id}"
+
+    @property
     def image_set_id(self) -> str | None:
         """The optional ``imageSetId`` query parameter (non-primary image sets, guide 1990-2010)."""
         return self.request.query_params.get("imageSetId") or None

@@ -62,6 +62,5 @@ class StowHandlers:
             raise ValidationError("The Store request has no body", field="body")
         kind = body_type(body.content_type)
         result = await run_in_threadpool(self._service.store, request.datastore_id, study, body.path, kind)
-        base_url = f"{str(request.request.base_url).rstrip('/')}/datastore/{request.datastore_id}"
-        payload = json.dumps(response_body(result, base_url), separators=(",", ":")).encode()
+        payload = json.dumps(response_body(result, request.datastore_url), separators=(",", ":")).encode()
         return Response(payload, status_code=result.status, media_type=media_type)

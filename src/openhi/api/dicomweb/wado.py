@@ -27,7 +27,7 @@ from functools import partial
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
-from openhi.api.dicomweb.accept import MediaRange, media_type_matches, requested_ranges
+from openhi.api.dicomweb.accept import MediaRange, requested_ranges
 from openhi.api.dicomweb.multipart_response import MultipartResponse, Part, buffered, part_type
 from openhi.api.dicomweb.request import DicomWebRequest
 from openhi.blobs.port import BlobStore
@@ -43,6 +43,7 @@ from openhi.dicomweb.transfer import (
     Transcode,
     frame_output,
     instance_output,
+    media_type_matches,
     negotiate,
 )
 from openhi.errors import NotAcceptableError
@@ -76,21 +77,6 @@ def _not_modified(request: DicomWebRequest, tag: str) -> bool:
         return True
     wanted = tag.removeprefix("W/")
     return any(item.strip().removeprefix("W/") == wanted for item in header.split(","))
-
-
-def _origin(request: DicomWebRequest) -> str:
-    """``scheme://host[:port]`` the client reached, for absolute URLs in answers (BulkDataURI, Content-Location).
-
-    Taken from the Host header (RFC 9110 §7.2). Some clients (dicomweb-client) send the host without its port;
-    when that host is the very address the connection arrived on, the connection's port is the one they used.
-    """
-    url = request.request.url
-    server = request.request.scope.get("server")
-    if url.port is None and server is not None and url.hostname == server[0]:
-        default = {"http": 80, "https": 443}.get(url.scheme)
-        if server[1] != default:
-            return f"{url.scheme}://{url.netloc}:{server[1]}"
-    return f"{url.scheme}://{url.netloc}"
 
 
 class RangeNotSatisfiableError(Exception):
@@ -189,7 +175,7 @@ class WadoHandlers:
     @staticmethod
     def _base(request: DicomWebRequest) -> tuple[str, str]:
         """URL of the study (absolute, from the request's host) and the ``?imageSetId=`` suffix or ``""``."""
-        base = f"{_origin(request)}/datastore/{request.datastore_id}/studies/{request.params['study']}"
+        base = f"{request.datastore_url}/studies/{request.params['study']}"
         return base, (f"?imageSetId={request.image_set_id}" if request.image_set_id else "")
 
     def _instance_url(self, request: DicomWebRequest, series_uid: str, sop_uid: str) -> str:

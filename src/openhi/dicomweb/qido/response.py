@@ -11,7 +11,7 @@ study and series attributes have no instance to serve them from, so they are ans
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from openhi.catalog import fields
@@ -37,13 +37,19 @@ def _project(value: Any, tree: IncludeTree) -> Any:
     return [_select_tree(item, tree) for item in value if isinstance(item, dict)]
 
 
-def _select_tree(obj: Mapping[str, Any], tree: IncludeTree) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def _tagged(obj: Mapping[str, Any]) -> Iterator[tuple[str, int, Any]]:
+    """(key, tag, value) of each attribute of a ``DICOM`` object; keys that name no tag are skipped."""
     for key, value in obj.items():
         try:
             tag = key_to_tag(key)
         except ValueError:
             continue
+        yield key, tag, value
+
+
+def _select_tree(obj: Mapping[str, Any], tree: IncludeTree) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, tag, value in _tagged(obj):
         if tag in tree:
             sub = tree[tag]
             out[key] = value if sub is None else _project(value, sub)
@@ -75,11 +81,7 @@ class Selector:
     def select(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         """The attributes of ``obj`` that go into the answer."""
         out: dict[str, Any] = {}
-        for key, value in obj.items():
-            try:
-                tag = key_to_tag(key)
-            except ValueError:
-                continue
+        for key, tag, value in _tagged(obj):
             if tag in fields.PIXEL_DATA:
                 continue
             if self._everything:

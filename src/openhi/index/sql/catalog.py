@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -70,6 +70,9 @@ from openhi.index.sql.schema import (
     image_sets,
 )
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 DELIMITER = "|"  # of multi-valued columns (modalities, warning codes): never part of a CS or a decimal value
 _BATCH = 500
 
@@ -90,62 +93,42 @@ def _norm(name: str | None) -> str | None:
     return None if name is None else normalize_name(name)
 
 
+def _columns(record: DataclassInstance, **overrides: Any) -> dict[str, Any]:
+    """A catalog record's fields as column values (each column is named after its field), ``overrides`` replacing
+    the fields stored in another form."""
+    return {**{item.name: getattr(record, item.name) for item in fields(record)}, **overrides}
+
+
+def _record[R: DataclassInstance](cls: type[R], row: Row[Any], **overrides: Any) -> R:
+    """The catalog record ``cls`` of a selected row (the inverse of ``_columns``)."""
+    values = {item.name: getattr(row, item.name) for item in fields(cls) if item.name not in overrides}
+    return cls(**values, **overrides)
+
+
 def _instance_values(datastore_id: str, image_set_id: str, instance: CatalogInstance) -> dict[str, Any]:
-    values: dict[str, Any] = {
+    values = {
         "datastore_id": datastore_id,
         "image_set_id": image_set_id,
-        "series_uid": instance.series_uid,
-        "sop_uid": instance.sop_uid,
-        "study_uid": instance.study_uid,
-        "sop_class_uid": instance.sop_class_uid,
-        "instance_number": instance.instance_number,
-        "warning_reasons": _joined(instance.warning_reasons),
-        "modality": instance.modality,
-        "series_number": instance.series_number,
-        "attributes": instance.attributes,
+        **_columns(instance, warning_reasons=_joined(instance.warning_reasons)),
     }
     digest = hashlib.sha256(repr(sorted(values.items())).encode()).hexdigest()
     return {**values, "digest": digest}
 
 
 def _series_values(datastore_id: str, image_set_id: str, series: CatalogSeries, at: datetime) -> dict[str, Any]:
-    return {
-        "datastore_id": datastore_id,
-        "image_set_id": image_set_id,
-        "series_uid": series.series_uid,
-        "study_uid": series.study_uid,
-        "modality": series.modality,
-        "series_number": series.series_number,
-        "series_description": series.series_description,
-        "pps_start_date": series.pps_start_date,
-        "pps_start_time": series.pps_start_time,
-        "instance_count": series.instance_count,
-        "updated_at": at,
-        "attributes": series.attributes,
-        "study_attributes": series.study_attributes,
-    }
+    return {"datastore_id": datastore_id, "image_set_id": image_set_id, **_columns(series), "updated_at": at}
 
 
 def _study_values(study: CatalogStudy) -> dict[str, Any]:
-    fields = study.fields
+    names = study.fields
     return {
         "datastore_id": study.datastore_id,
         "study_uid": study.study_uid,
-        "patient_name": fields.patient_name,
-        "patient_name_norm": _norm(fields.patient_name),
-        "patient_name_words": _words(fields.patient_name),
-        "patient_id": fields.patient_id,
-        "patient_birth_date": fields.patient_birth_date,
-        "patient_birth_time": fields.patient_birth_time,
-        "patient_sex": fields.patient_sex,
-        "study_date": fields.study_date,
-        "study_time": fields.study_time,
-        "accession_number": fields.accession_number,
-        "study_id": fields.study_id,
-        "study_description": fields.study_description,
-        "referring_physician_name": fields.referring_physician_name,
-        "referring_physician_name_norm": _norm(fields.referring_physician_name),
-        "referring_physician_name_words": _words(fields.referring_physician_name),
+        **_columns(names),
+        "patient_name_norm": _norm(names.patient_name),
+        "patient_name_words": _words(names.patient_name),
+        "referring_physician_name_norm": _norm(names.referring_physician_name),
+        "referring_physician_name_words": _words(names.referring_physician_name),
         "modalities": _joined(study.modalities),
         "series_count": study.series_count,
         "instance_count": study.instance_count,
@@ -155,60 +138,20 @@ def _study_values(study: CatalogStudy) -> dict[str, Any]:
 
 
 def _series_row(row: Row[Any]) -> SeriesRow:
-    return SeriesRow(
-        datastore_id=row.datastore_id,
-        image_set_id=row.image_set_id,
-        series=CatalogSeries(
-            study_uid=row.study_uid,
-            series_uid=row.series_uid,
-            modality=row.modality,
-            series_number=row.series_number,
-            series_description=row.series_description,
-            pps_start_date=row.pps_start_date,
-            pps_start_time=row.pps_start_time,
-            instance_count=row.instance_count,
-            attributes=row.attributes,
-            study_attributes=row.study_attributes,
-        ),
-        updated_at=row.updated_at,
-    )
+    series = _record(CatalogSeries, row)
+    return SeriesRow(row.datastore_id, row.image_set_id, series, updated_at=row.updated_at)
 
 
 def _instance_row(row: Row[Any]) -> InstanceRow:
-    return InstanceRow(
-        datastore_id=row.datastore_id,
-        image_set_id=row.image_set_id,
-        instance=CatalogInstance(
-            study_uid=row.study_uid,
-            series_uid=row.series_uid,
-            sop_uid=row.sop_uid,
-            sop_class_uid=row.sop_class_uid,
-            instance_number=row.instance_number,
-            warning_reasons=_split_codes(row.warning_reasons),
-            modality=row.modality,
-            series_number=row.series_number,
-            attributes=row.attributes,
-        ),
-    )
+    instance = _record(CatalogInstance, row, warning_reasons=_split_codes(row.warning_reasons))
+    return InstanceRow(row.datastore_id, row.image_set_id, instance)
 
 
 def _study(row: Row[Any]) -> CatalogStudy:
     return CatalogStudy(
         datastore_id=row.datastore_id,
         study_uid=row.study_uid,
-        fields=StudyFields(
-            patient_name=row.patient_name,
-            patient_id=row.patient_id,
-            patient_birth_date=row.patient_birth_date,
-            patient_birth_time=row.patient_birth_time,
-            patient_sex=row.patient_sex,
-            study_date=row.study_date,
-            study_time=row.study_time,
-            accession_number=row.accession_number,
-            study_id=row.study_id,
-            study_description=row.study_description,
-            referring_physician_name=row.referring_physician_name,
-        ),
+        fields=_record(StudyFields, row),
         modalities=tuple(part for part in (row.modalities or "").split(DELIMITER) if part),
         series_count=row.series_count,
         instance_count=row.instance_count,
@@ -307,6 +250,16 @@ def studies_statement(datastore_id: str, conditions: Sequence[Condition], *, bin
         .where(table.c.datastore_id == datastore_id, *_where(table, conditions, binary_order))
         .order_by(*order)
     )
+
+
+def _nulls_last(column: ColumnElement[Any]) -> tuple[ColumnElement[bool], ColumnElement[Any]]:
+    """Sort keys of an ascending order with the rows lacking a value last (the guide's "none last")."""
+    return column.is_(None), column
+
+
+def _page(statement: Select[Any], offset: int, limit: int) -> Select[Any]:
+    """The results ``offset`` .. ``offset + limit`` of ``statement`` (negative values count as 0)."""
+    return statement.offset(max(offset, 0)).limit(max(limit, 0))
 
 
 @dataclass(frozen=True)
@@ -417,11 +370,7 @@ class SqlCatalogRepository:
     def search_studies(
         self, datastore_id: str, conditions: Sequence[Condition], offset: int, limit: int
     ) -> list[CatalogStudy]:
-        statement = (
-            studies_statement(datastore_id, conditions, binary_order=self._binary)
-            .offset(max(offset, 0))
-            .limit(max(limit, 0))
-        )
+        statement = _page(studies_statement(datastore_id, conditions, binary_order=self._binary), offset, limit)
         return [_study(row) for row in self.conn.execute(statement)]
 
     def search_series(
@@ -435,16 +384,9 @@ class SqlCatalogRepository:
                 table.c.study_uid == study_uid,
                 *_where(table, conditions, self._binary),
             )
-            .order_by(
-                table.c.series_number.is_(None),
-                table.c.series_number,
-                table.c.series_uid,
-                table.c.image_set_id,
-            )
-            .offset(max(offset, 0))
-            .limit(max(limit, 0))
+            .order_by(*_nulls_last(table.c.series_number), table.c.series_uid, table.c.image_set_id)
         )
-        return [_series_row(row) for row in self.conn.execute(statement)]
+        return [_series_row(row) for row in self.conn.execute(_page(statement, offset, limit))]
 
     def search_instances(
         self,
@@ -463,18 +405,14 @@ class SqlCatalogRepository:
             select(table)
             .where(*scope, *_where(table, conditions, self._binary))
             .order_by(
-                table.c.series_number.is_(None),
-                table.c.series_number,
+                *_nulls_last(table.c.series_number),
                 table.c.series_uid,
-                table.c.instance_number.is_(None),
-                table.c.instance_number,
+                *_nulls_last(table.c.instance_number),
                 table.c.sop_uid,
                 table.c.image_set_id,
             )
-            .offset(max(offset, 0))
-            .limit(max(limit, 0))
         )
-        return [_instance_row(row) for row in self.conn.execute(statement)]
+        return [_instance_row(row) for row in self.conn.execute(_page(statement, offset, limit))]
 
     def series_of_study(self, datastore_id: str, study_uid: str) -> list[SeriesRow]:
         return self.search_series(datastore_id, study_uid, [], 0, 1_000_000)
