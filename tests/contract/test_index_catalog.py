@@ -348,3 +348,69 @@ def test_sqlite_answers_study_filters_from_an_index(
     finally:
         sqlite.close()
     assert f"INDEX ix_catalog_studies_datastore_id_{index_name}" in text, text
+
+
+# -- plans (PostgreSQL) -------------------------------------------------------------------------------------------
+
+PREFIX_PLAN_QUERIES: list[tuple[list[tuple[str, str]], str]] = [
+    ([("PatientName", "doe*")], "patient_name_norm"),
+    ([("PatientID", "P1999*")], "patient_id"),
+    ([("AccessionNumber", "A1999*")], "accession_number"),
+]
+
+
+@pytest.mark.postgres
+def test_postgres_answers_prefix_wildcards_from_a_code_point_ordered_index(postgres_url: str) -> None:
+    """Migration 0005: ``DOE*`` is a range on ``column COLLATE "C"`` served by its index, not a scan."""
+    from sqlalchemy import Connection, insert
+
+    from openhi.index.sql.catalog import studies_statement
+    from openhi.index.sql.repositories import SqlUnitOfWork
+    from openhi.index.sql.schema import catalog_studies, datastores
+
+    pg = SqlIndex.open(postgres_url)
+    datastore_id = "d" * 32
+    rng = random.Random(7)  # noqa: S311 - test data, not secrets
+
+    def load(uow: UnitOfWork) -> None:
+        conn: Connection = cast(SqlUnitOfWork, uow).catalog.conn
+        conn.execute(
+            insert(datastores).values(
+                datastore_id=datastore_id, name="plans", status="ACTIVE", lossless_storage_format="HTJ2K",
+                client_token="plans", created_at=T0, updated_at=T0,
+            )
+        )  # fmt: skip
+        names = ["".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=8)) for _ in range(20_000)]
+        conn.execute(
+            insert(catalog_studies),
+            [
+                {
+                    "datastore_id": datastore_id, "study_uid": f"1.2.{n}", "patient_name_norm": f"{name}^x",
+                    "patient_id": f"P{n}", "accession_number": f"A{n}", "series_count": 1, "instance_count": 1,
+                    "updated_at": T0, "attributes": "{}",
+                }
+                for n, name in enumerate(names)
+            ],
+        )  # fmt: skip
+        conn.exec_driver_sql("ANALYZE catalog_studies")
+
+    def plan(pairs: list[tuple[str, str]]) -> Callable[[UnitOfWork], str]:
+        def run(uow: UnitOfWork) -> str:
+            conn: Connection = cast(SqlUnitOfWork, uow).catalog.conn
+            query = parse_query(Level.STUDY, pairs)
+            statement = studies_statement(datastore_id, query.conditions, binary_order=False).limit(1000)
+            compiled = statement.compile(conn, compile_kwargs={"literal_binds": True})
+            return "\n".join(str(row[0]) for row in conn.exec_driver_sql(f"EXPLAIN {compiled}"))
+
+        return run
+
+    try:
+        pg.run(load)
+        for pairs, column in PREFIX_PLAN_QUERIES:
+            text = pg.run(plan(pairs), readonly=True)
+            assert f"ix_catalog_studies_{column}_c" in text, text
+        found = pg.run(lambda uow: uow.catalog.search_studies(datastore_id, parse_query(
+            Level.STUDY, [("PatientID", "P1999*")]).conditions, 0, 100))  # fmt: skip
+        assert sorted(s.study_uid for s in found) == sorted(f"1.2.{n}" for n in [1999, *range(19990, 20000)])
+    finally:
+        pg.close()

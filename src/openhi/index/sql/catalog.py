@@ -178,7 +178,9 @@ def condition_clause(table: Table, condition: Condition, *, binary_order: bool) 
     """The WHERE clause of one condition on a catalog table (semantics of ``catalog.query.matches``).
 
     ``binary_order``: text compares code point by code point (SQLite), so a wildcard's literal prefix may also
-    be a range on the column; under a PostgreSQL collation it is not, and the regex alone decides.
+    be a range on the column; under a PostgreSQL collation it is not, so there the range is taken on
+    ``column COLLATE "C"`` (code point order in UTF-8), which the indexes of migration 0005 serve. Either way
+    the regex decides; the range only narrows the scan.
     """
     attribute, matcher = condition.attribute, condition.matcher
     kind = attribute.kind
@@ -206,8 +208,9 @@ def condition_clause(table: Table, condition: Condition, *, binary_order: bool) 
     if isinstance(matcher, Wildcard):
         clause = column.regexp_match(f"(?s)^{wildcard_regex(matcher.pattern)}$")
         prefix = _prefix(matcher.pattern)
-        if prefix and binary_order:  # lets the column's index narrow the scan; the regex decides
-            return and_(column >= prefix, column < prefix + "\U0010ffff", clause)
+        if prefix:  # lets the column's index narrow the scan; the regex decides
+            ordered = column if binary_order else column.collate("C")
+            return and_(ordered >= prefix, ordered < prefix + "\U0010ffff", clause)
         return clause
     words = table.c[f"{name}_words"]
     return and_(true(), *(words.regexp_match(" " + wildcard_regex(word)) for word in matcher.words))

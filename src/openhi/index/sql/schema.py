@@ -381,3 +381,5 @@ catalog_studies = Table(
     PrimaryKeyConstraint("datastore_id", "study_uid"),
     *(Index(None, "datastore_id", *columns) for columns in CATALOG_STUDY_INDEXES),
 )
+# PostgreSQL also has ``(datastore_id, column COLLATE "C")`` indexes on the study columns that take wildcards
+# (migration 0005, created there only: alembic cannot compare collated expression indexes).
