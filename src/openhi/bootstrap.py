@@ -199,15 +199,17 @@ def build(settings: Settings, clock: Clock = utc_now) -> Application:
     authenticator = SigV4Authenticator(CredentialStore([services.root_key]), clock, settings.clock_skew_seconds)
     endpoint = AwsEndpoint(handlers, authenticator, settings.max_request_bytes)
     qido_handlers = QidoHandlers(QidoSearch(services.index))
+    stow = stow_service(settings, services, clock)
     dicomweb = DicomWebEndpoint(
         build_routes(
-            StowHandlers(stow_service(settings, services, clock)),
+            StowHandlers(stow),
             WadoHandlers(services.index, services.blobs),
             qido_handlers,
             RenderHandlers(Renderer(services.index, services.blobs)),
         ),
         authenticator,
         settings.max_stow_request_bytes,
+        spool_dir=stow.spool_root,
     )
     app = create_app(
         endpoint,
@@ -221,7 +223,7 @@ def build(settings: Settings, clock: Clock = utc_now) -> Application:
                 "qido-catalog-backfill", CatalogBackfill(services.index, services.blobs).step, CATALOG_BACKFILL_SECONDS
             ),
         ],
-        on_startup=[services.runner.warm_up],
+        on_startup=[services.runner.warm_up, stow.sweep_stale],
         on_shutdown=[services.runner.stop, lambda: services.background.shutdown(wait=True)],
         cors_origins=parse_origins(settings.cors_allowed_origins),
     )

@@ -112,3 +112,22 @@ def test_the_data_store_must_exist_and_be_active(service: StowService, index: Me
     index.run(lambda uow: uow.datastores.transition(DS, DatastoreStatus.ACTIVE, DatastoreStatus.DELETING, T0))
     with pytest.raises(ConflictError, match="DELETING"):
         service.target_format(DS)
+
+
+def test_what_dead_processes_left_in_the_spool_is_swept(service: StowService) -> None:
+    """A crash mid-request leaves a spooled body and a part folder; the next start removes them."""
+    import os
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    root = service.spool_root
+    root.mkdir(parents=True, exist_ok=True)
+    (root / f"stow-{dead_pid}-abc").mkdir()
+    (root / f"stow-{dead_pid}-abc" / "part-0001.dcm").write_bytes(b"x")
+    (root / f"openhi-stow-{dead_pid}-xyz.body").write_bytes(b"x")
+    (root / f"stow-{os.getpid()}-mine").mkdir()  # a live process's request in flight
+    (root / "unrelated").mkdir()
+    assert service.sweep_stale() == 2
+    assert sorted(p.name for p in root.iterdir()) == sorted([f"stow-{os.getpid()}-mine", "unrelated"])

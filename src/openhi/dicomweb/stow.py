@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -56,6 +57,20 @@ from openhi.imagesets.staged import StagedInstance
 from openhi.imports.commit import Assignment, PrimaryLockedError, commit_staged, wait_while_locked
 from openhi.imports.pipeline import FileOutcome, FileTask
 from openhi.index.port import Index, UnitOfWork
+
+_SPOOLED = re.compile(r"(?:openhi-stow|stow)-(?P<pid>\d+)-.*")
+
+
+def _running(pid: int) -> bool:
+    """True when a process with this pid exists (signal 0 only checks)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +107,31 @@ class StowService:
         self._spool_root = (spool_root or Path(tempfile.gettempdir()) / "openhi-stow").resolve()
         self._lock_wait = lock_wait_seconds
 
+    @property
+    def spool_root(self) -> Path:
+        """Where request bodies and their parts are spooled (one folder for every process of this machine)."""
+        return self._spool_root
+
+    def sweep_stale(self) -> int:
+        """Remove what processes that no longer run left in the spool (a crash mid-request); return how many.
+
+        Spooled bodies (``openhi-stow-<pid>-*``, written by the HTTP edge) and part folders (``stow-<pid>-*``)
+        carry the pid of the process that made them; those of a live process are left alone.
+        """
+        removed = 0
+        if not self._spool_root.is_dir():
+            return removed
+        for entry in self._spool_root.iterdir():
+            match = _SPOOLED.fullmatch(entry.name)
+            if match is None or _running(int(match.group("pid"))):
+                continue
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed += 1
+        return removed
+
     # -- the request ----------------------------------------------------------------------------------
 
     def target_format(self, datastore_id: str) -> LosslessStorageFormat:
@@ -125,7 +165,7 @@ class StowService:
     @contextmanager
     def _workdir(self) -> Iterator[Path]:
         self._spool_root.mkdir(parents=True, exist_ok=True)
-        workdir = Path(tempfile.mkdtemp(prefix="stow-", dir=self._spool_root))
+        workdir = Path(tempfile.mkdtemp(prefix=f"stow-{os.getpid()}-", dir=self._spool_root))
         try:
             yield workdir
         finally:

@@ -38,7 +38,9 @@ async def spool_body(request: Request, limit: int, directory: Path | None = None
     too_large = DicomWebError("RequestEntityTooLarge", f"Request body exceeds the maximum of {limit} bytes")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise too_large
-    handle, name = tempfile.mkstemp(prefix="openhi-stow-", suffix=".body", dir=directory)
+    if directory is not None:
+        directory.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f"openhi-stow-{os.getpid()}-", suffix=".body", dir=directory)
     digest = hashlib.sha256()
     size = 0
     try:
