@@ -224,7 +224,11 @@ def build(settings: Settings, clock: Clock = utc_now) -> Application:
             ),
         ],
         on_startup=[services.runner.warm_up, stow.sweep_stale],
-        on_shutdown=[services.runner.stop, lambda: services.background.shutdown(wait=True)],
+        on_shutdown=[
+            services.runner.stop,
+            lambda: services.background.shutdown(wait=True),
+            services.index.close,  # last: the steps above may still write (closing twice is harmless)
+        ],
         cors_origins=parse_origins(settings.cors_allowed_origins),
     )
     return Application(app, services)

@@ -28,6 +28,7 @@ class Settings:
 
     host: str = "127.0.0.1"
     port: int = 8080
+    workers: int = 1  # server processes sharing the port (uvicorn workers); each runs its own background loops
     data_dir: Path = Path("./openhi-data")
     index_url: str = ""  # empty: sqlite:///{data_dir}/index.sqlite3
     blob_url: str = ""  # empty: file://{data_dir}/blobs
@@ -88,6 +89,8 @@ def _validate(settings: Settings) -> None:
         raise ValidationError(f"setting 'region' {settings.region!r} is not a region name", field="region")
     if not 0 <= settings.port <= 65535:
         raise ValidationError("setting 'port' must be 0..65535", field="port")
+    if settings.workers < 1:
+        raise ValidationError("setting 'workers' must be >= 1", field="workers")
     if settings.max_active_datastores < 0:
         raise ValidationError("setting 'max_active_datastores' must be >= 0", field="max_active_datastores")
     if bool(settings.access_key_id) != bool(settings.secret_access_key):

@@ -70,6 +70,34 @@ def test_sigterm_shuts_down_gracefully(tmp_path: Path) -> None:
         restarted.stop()
 
 
+def _worker_pids(parent: int) -> set[int]:
+    """Spawned children of ``parent`` (uvicorn's server processes, not multiprocessing's resource tracker)."""
+    children = Path(f"/proc/{parent}/task/{parent}/children")
+    pids = {int(pid) for pid in children.read_text().split()} if children.exists() else set()
+    return {pid for pid in pids if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()}
+
+
+def test_several_server_processes_share_the_port_and_stop_together(tmp_path: Path) -> None:
+    """``--workers 2``: one port, two processes answering, every process gone after SIGTERM, exit 0."""
+    server = ServerProcess(tmp_path / "data", server_env(), ["--workers", "2"]).start()
+    assert server.process is not None
+    client = server.client()
+    datastore_id = client.create_datastore(datastoreName="two-processes")["datastoreId"]
+    deadline = time.monotonic() + 15
+    while client.get_datastore(datastoreId=datastore_id)["datastoreProperties"]["datastoreStatus"] != "ACTIVE":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    workers = _worker_pids(server.process.pid)
+    assert len(workers) == 2
+    for _ in range(20):  # every answer agrees whichever process serves it
+        assert [s["datastoreId"] for s in client.list_datastores()["datastoreSummaries"]] == [datastore_id]
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(30) == 0
+    assert "2 processes" in server.output()
+    for pid in workers:
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+
+
 def test_config_prints_effective_settings_with_sources(tmp_path: Path) -> None:
     config = tmp_path / "openhi.toml"
     config.write_text('[openhi]\nregion = "eu-central-1"\nport = 9000\n')

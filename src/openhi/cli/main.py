@@ -8,22 +8,25 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from openhi import __version__
 from openhi.config import Settings, describe, load_settings
 from openhi.errors import OpenHIError
 
-FLAG_FIELDS = ("host", "port", "data_dir", "index_url", "blob_url")
+FLAG_FIELDS = ("host", "port", "workers", "data_dir", "index_url", "blob_url")
 
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
     common.add_argument("--port", type=int, help="TCP port (default 8080)")
+    common.add_argument("--workers", type=int, help="server processes sharing the port (default 1)")
     common.add_argument("--data-dir", type=Path, help="where the embedded index, blobs and credentials live")
     common.add_argument("--index-url", help="sqlite:///path or postgresql://user@host/db")
     common.add_argument("--blob-url", help="file:///path or s3://bucket/prefix")
@@ -68,22 +71,62 @@ def _announce_key(access_key_id: str, secret: str, data_dir: Path) -> None:
     )
 
 
+def _serve_workers(settings: Settings) -> int:
+    """``--workers N`` (N > 1): prepare the backends once here, then let uvicorn's supervisor run N processes.
+
+    The import worker pool is shared out: each server process gets ``cpu / N`` import workers (at least one)
+    unless ``import_workers`` is set.
+    """
+    import uvicorn
+
+    from openhi.bootstrap import build_services
+    from openhi.cli.worker_app import ENV, encode_settings
+
+    services = build_services(settings)  # migrations, bucket check and root credentials, once
+    services.index.close()
+    if services.root_key_generated:
+        _announce_key(services.root_key.access_key_id, services.root_key.secret_access_key, settings.data_dir)
+    if settings.import_workers == 0:
+        settings = replace(settings, import_workers=max(1, (os.cpu_count() or 1) // settings.workers))
+    os.environ[ENV] = encode_settings(settings)
+    _banner(settings)
+    uvicorn.run(
+        "openhi.cli.worker_app:create",
+        factory=True,
+        workers=settings.workers,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        lifespan="on",
+        timeout_graceful_shutdown=30,
+    )
+    print("OpenHI stopped: every server process finished its requests and its background work", file=sys.stderr)
+    return 0
+
+
+def _banner(settings: Settings) -> None:
+    print(
+        f"OpenHI {__version__} on http://{settings.host}:{settings.port} "
+        f"(index {settings.effective_index_url.split('@')[-1]}, blobs {settings.effective_blob_url}"
+        + (f", {settings.workers} processes)" if settings.workers > 1 else ")"),
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def _serve(settings: Settings) -> int:
     import uvicorn
 
     from openhi.bootstrap import build
 
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.workers > 1:
+        return _serve_workers(settings)
     application = build(settings)
     if application.services.root_key_generated:
         key = application.services.root_key
         _announce_key(key.access_key_id, key.secret_access_key, settings.data_dir)
-    print(
-        f"OpenHI {__version__} on http://{settings.host}:{settings.port} "
-        f"(index {settings.effective_index_url.split('@')[-1]}, blobs {settings.effective_blob_url})",
-        file=sys.stderr,
-        flush=True,
-    )
+    _banner(settings)
     server = uvicorn.Server(
         uvicorn.Config(
             application.app,
