@@ -212,6 +212,99 @@ def test_find_primary_picks_the_primary_live_image_set_of_the_series_in_the_data
     assert primary(store, series) == promoted
 
 
+def test_image_set_with_latest_version_is_read_together_and_follows_new_versions(
+    index: Index, new_datastore: NewDatastore
+) -> None:
+    store, other = new_datastore(), new_datastore()
+    series = "1.2.826.0.1.3680043.8.498.7"
+    older = make_image_set(store, series, created_at=T0 - timedelta(hours=1))
+    target = replace(make_image_set(store, series, state=ImageSetState.LOCKED), version_id=2)
+    older = replace(older, is_primary=False)
+    deleted = replace(make_image_set(store, series, created_at=T0 - timedelta(days=1)), state=ImageSetState.DELETED)
+    elsewhere = make_image_set(other, series)
+    add_image_sets(index, older, target, deleted, elsewhere)
+    first, second = make_version(target, 1), replace(make_version(target, 2), message="v2", job_id=new_id())
+
+    def add_versions(*versions: ImageSetVersion) -> None:
+        def work(uow: UnitOfWork) -> None:
+            for version in versions:
+                uow.image_sets.add_version(version)
+
+        index.run(work)
+
+    add_versions(first, second, make_version(older, 1), make_version(deleted, 1), make_version(elsewhere, 1))
+
+    def primary(datastore_id: str, series_uid: str) -> tuple[ImageSet, ImageSetVersion] | None:
+        return index.run(lambda uow: uow.image_sets.primary_with_version(datastore_id, series_uid), readonly=True)
+
+    def named(datastore_id: str, image_set_id: str) -> tuple[ImageSet, ImageSetVersion] | None:
+        return index.run(lambda uow: uow.image_sets.get_with_version(datastore_id, image_set_id), readonly=True)
+
+    assert primary(store, series) == (target, second)
+    assert primary(other, series) == (elsewhere, make_version(elsewhere, 1))
+    assert primary(store, series + ".9") is None
+    assert primary(new_id(), series) is None
+    assert named(store, target.image_set_id) == (target, second)
+    assert named(store, older.image_set_id) == (older, make_version(older, 1))  # not primary: still named
+    assert named(store, deleted.image_set_id) == (deleted, make_version(deleted, 1))  # the caller judges the state
+    assert named(other, target.image_set_id) is None
+    assert named(store, new_id()) is None
+
+    # A new version is seen by the very next read (no cache between the index and its readers).
+    third = replace(make_version(target, 3), workflow_status=ImageSetWorkflowStatus.UPDATED)
+    add_versions(third)
+    index.run(lambda uow: uow.image_sets.update(replace(target, version_id=3)))
+    assert primary(store, series) == (replace(target, version_id=3), third)
+    assert named(store, target.image_set_id) == (replace(target, version_id=3), third)
+
+    # A row pointing at a version that is not there yet reads as nothing (the join is inner).
+    index.run(lambda uow: uow.image_sets.update(replace(target, version_id=4)))
+    assert primary(store, series) is None
+    assert named(store, target.image_set_id) is None
+
+
+def test_primary_image_sets_of_a_study_come_with_their_latest_versions(
+    index: Index, new_datastore: NewDatastore
+) -> None:
+    store, other = new_datastore(), new_datastore()
+
+    def in_study(
+        series: str, created_at: datetime = T0, state: ImageSetState = ImageSetState.ACTIVE, is_primary: bool = True
+    ) -> ImageSet:
+        image_set = make_image_set(store, series, created_at=created_at, state=state, is_primary=is_primary)
+        return replace(image_set, grouping=grouping(series, study_instance_uid="7.7"))
+
+    first = in_study("7.7.1", created_at=T0 - timedelta(hours=2))
+    locked = replace(in_study("7.7.2", created_at=T0 - timedelta(hours=1), state=ImageSetState.LOCKED), version_id=2)
+    secondary = in_study("7.7.3", is_primary=False)
+    deleted = in_study("7.7.4", state=ImageSetState.DELETED)
+    elsewhere = replace(in_study("7.7.1"), datastore_id=other)
+    add_image_sets(index, first, locked, secondary, deleted, elsewhere)
+    versions = [
+        make_version(first, 1),
+        make_version(locked, 1),
+        make_version(locked, 2),
+        make_version(secondary, 1),
+        make_version(deleted, 1),
+        make_version(elsewhere, 1),
+    ]
+
+    def work(uow: UnitOfWork) -> None:
+        for version in versions:
+            uow.image_sets.add_version(version)
+
+    index.run(work)
+
+    def study(datastore_id: str, study_uid: str) -> list[tuple[ImageSet, ImageSetVersion]]:
+        return index.run(
+            lambda uow: uow.image_sets.primary_in_study_with_versions(datastore_id, study_uid), readonly=True
+        )
+
+    assert study(store, "7.7") == [(first, versions[0]), (locked, versions[2])]
+    assert study(other, "7.7") == [(elsewhere, versions[5])]
+    assert study(store, "0.0") == []
+
+
 # -- versions ------------------------------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ from openhi.api.dicomweb.multipart_response import (
     MultipartResponse,
     Part,
     body,
+    coalesced,
     content_type,
     new_boundary,
     part_type,
@@ -60,3 +61,13 @@ def test_response_content_type_names_type_and_boundary() -> None:
     response = MultipartResponse([Part("application/dicom", b"x")], "application/dicom", boundary="bnd")
     assert response.headers["content-type"] == 'multipart/related; type="application/dicom"; boundary=bnd'
     assert response.status_code == 200
+
+
+def test_small_chunks_are_coalesced_and_large_ones_pass_whole() -> None:
+    big = b"x" * 100
+    chunks = [b"ab", b"", b"cd", big, b"ef", b"gh", b"i"]
+    out = list(coalesced(iter(chunks), size=50))
+    assert b"".join(out) == b"".join(chunks)
+    assert out == [b"abcd" + big, b"efghi"]
+    assert next(iter(coalesced([big], size=50))) is big  # one chunk above the size is not copied
+    assert list(coalesced([], size=50)) == []

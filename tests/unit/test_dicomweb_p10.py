@@ -22,8 +22,9 @@ from openhi.codecs.pixels import PixelFormat
 from openhi.codecs.store import prepare_frame
 from openhi.datastores.model import LosslessStorageFormat
 from openhi.dicom.normalize import normalize
+from openhi.dicomweb.cache import LruCache
 from openhi.dicomweb.frames import FrameReader, pixel_format
-from openhi.dicomweb.p10 import IMPLEMENTATION_CLASS_UID, InstanceSource, P10Writer, merged_attributes
+from openhi.dicomweb.p10 import IMPLEMENTATION_CLASS_UID, HeaderCache, InstanceSource, P10Writer, merged_attributes
 from openhi.dicomweb.transfer import ELE, Output, StoredPixels, Transcode
 
 DATASTORE = "0" * 31 + "1"
@@ -120,3 +121,32 @@ def test_lossy_kept_frames_are_the_original_fragments() -> None:
     assert list(pydicom.encaps.generate_fragments(rebuilt.PixelData)) == list(
         pydicom.encaps.generate_fragments(original.PixelData)
     )
+
+
+def test_cached_headers_give_the_same_file_and_are_kept_per_output_syntax() -> None:
+    blobs, document, original = _imported("rgb8")
+    series = document["Study"]["Series"]["1.2.3.4"]
+    [(sop, entry)] = series["Instances"].items()
+    attributes = merged_attributes(document, "1.2.3.4", sop)
+    stored = StoredPixels.of({**entry, "DICOM": attributes})
+    frame_ids = [f["ID"] for f in entry["ImageFrames"]]
+    headers: HeaderCache = LruCache(1024 * 1024)
+    cached = InstanceSource(attributes, entry["DICOMVRs"], sop, stored, frame_ids, ("doc-key", "1.2.3.4", sop))
+    uncached = InstanceSource(attributes, entry["DICOMVRs"], sop, stored, frame_ids)
+    writer = P10Writer(FrameReader(blobs, DATASTORE), lambda ref: blobs.get(keys.bulk_value(DATASTORE, ref)), headers)
+    fmt = pixel_format(attributes)
+    files = {}
+    for output in (Output(ELE, Transcode.NATIVE), Output(ts.HTJ2K_LOSSLESS_RPCL, Transcode.NONE)):
+        fresh = b"".join(writer.chunks(uncached, output, fmt))
+        first = b"".join(writer.chunks(cached, output, fmt))
+        size = headers.size
+        again = b"".join(writer.chunks(cached, output, fmt))
+        assert fresh == first == again
+        assert headers.size == size > 0  # the second file came from the cache
+        files[output.syntax] = pydicom.dcmread(DicomBytesIO(again))
+    assert files[ELE].file_meta.TransferSyntaxUID == ELE
+    assert files[ELE].PhotometricInterpretation == "RGB"
+    assert files[ts.HTJ2K_LOSSLESS_RPCL].file_meta.TransferSyntaxUID == ts.HTJ2K_LOSSLESS_RPCL
+    assert files[ts.HTJ2K_LOSSLESS_RPCL].PhotometricInterpretation == "YBR_RCT"
+    for rebuilt in files.values():
+        assert np.array_equal(rebuilt.pixel_array, original.pixel_array)

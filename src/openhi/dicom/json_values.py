@@ -27,6 +27,7 @@ import binascii
 import math
 import re
 from collections.abc import Callable, Mapping, MutableSequence
+from functools import lru_cache
 from typing import Any
 
 from pydicom.datadict import dictionary_has_tag, dictionary_keyword, dictionary_VR, tag_for_keyword
@@ -57,6 +58,12 @@ type BulkResolver = Callable[[str], bytes]
 # -- keys ---------------------------------------------------------------------------------------------------
 
 
+# Key <-> tag lookups are pure and run tens of times per instance when DICOM JSON is built (QIDO-RS, WADO-RS
+# metadata); a bounded memo keeps them O(1) without growing with odd private keys.
+_KEY_MEMO = 16384
+
+
+@lru_cache(maxsize=_KEY_MEMO)
 def tag_key(tag: int) -> str:
     """The 8-uppercase-hex key of a tag: 0x001910F9 -> "001910F9"."""
     return f"{int(tag):08X}"
@@ -76,6 +83,7 @@ def element_key(tag: int) -> str:
     return tag_key(tag)
 
 
+@lru_cache(maxsize=_KEY_MEMO)
 def key_to_tag(key: str) -> int:
     """The tag of a metadata key (keyword or 8 hex digits); ValueError for anything else."""
     if _HEX_KEY.fullmatch(key):
@@ -91,6 +99,7 @@ def vr_key(path: Path) -> str:
     return ".".join(tag_key(tag) for tag in path[::2])
 
 
+@lru_cache(maxsize=_KEY_MEMO)
 def dictionary_vrs(tag: int) -> tuple[str, ...]:
     """The VRs PS3.6 allows for ``tag`` ("US or SS" -> ("US", "SS")); empty for private and unknown tags."""
     if is_private(tag):

@@ -11,6 +11,11 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from typing import Any
+
+from openhi.blobs.port import BlobStore
+from openhi.imagesets import document as documents
+from openhi.imagesets.model import ImageSetVersion
 
 
 class LruCache[V]:
@@ -58,3 +63,20 @@ class LruCache[V]:
     def size(self) -> int:
         """Bytes currently accounted for."""
         return self._bytes
+
+
+class DocumentCache:
+    """Decoded metadata documents by their content-addressed key (a ``locate.DocumentLoader``)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._cache: LruCache[dict[str, Any]] = LruCache(max_bytes)
+
+    def load(self, blobs: BlobStore, version: ImageSetVersion) -> dict[str, Any]:
+        """The version's document, read and decoded once per key."""
+        cached = self._cache.get(version.metadata_key)
+        if cached is not None:
+            return cached
+        data = blobs.get(version.metadata_key)
+        document = documents.decode(data)
+        self._cache.put(version.metadata_key, document, len(data) * 12)  # gzip JSON inflates ~tenfold as objects
+        return document

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from openhi.blobs.port import BlobStore
-from openhi.datastores.service import load_datastore
+from openhi.datastores.service import load_datastore, require_datastore_id
 from openhi.errors import NotFoundError
 from openhi.imagesets.model import ImageSet, ImageSetState, ImageSetVersion
-from openhi.imagesets.service import load_image_set
-from openhi.imagesets.versions import current, load_document
+from openhi.imagesets.versions import load_document
 from openhi.index.port import Index, UnitOfWork
 
 _READABLE = (ImageSetState.ACTIVE, ImageSetState.LOCKED)
@@ -35,6 +34,7 @@ class SeriesView:
     document: dict[str, Any]
     study_uid: str
     series_uid: str
+    document_key: str = ""  # the document's content-addressed blob key: what is derived from it may be cached
 
     @property
     def series(self) -> dict[str, Any]:
@@ -90,12 +90,20 @@ def _study_uid(document: dict[str, Any]) -> str:
 
 
 def _view(
-    uow: UnitOfWork, blobs: BlobStore, image_set: ImageSet, study_uid: str, series_uid: str, load: DocumentLoader
+    image_set: ImageSet, version: ImageSetVersion, document: dict[str, Any], study_uid: str, series_uid: str
 ) -> SeriesView:
-    document = load(blobs, current(uow, image_set))
     if _study_uid(document) != study_uid or series_uid not in document["Study"]["Series"]:
         raise NotFoundError(f"Series {series_uid} of study {study_uid} does not exist")
-    return SeriesView(image_set, document, study_uid, series_uid)
+    return SeriesView(image_set, document, study_uid, series_uid, version.metadata_key)
+
+
+def _named(uow: UnitOfWork, datastore_id: str, image_set_id: str) -> tuple[ImageSet, ImageSetVersion]:
+    """The named, not deleted image set at its latest version (one statement when it exists)."""
+    found = uow.image_sets.get_with_version(datastore_id, image_set_id)
+    if found is None or found[0].state == ImageSetState.DELETED:
+        load_datastore(uow, datastore_id)  # an unknown data store is told as such
+        raise NotFoundError(f"Image set {image_set_id} does not exist in datastore {datastore_id}")
+    return found
 
 
 def find_series(
@@ -107,20 +115,25 @@ def find_series(
     image_set_id: str | None,
     load: DocumentLoader = load_document,
 ) -> SeriesView:
-    """The series' primary image set (or the named one), at its latest version."""
+    """The series' primary image set (or the named one), at its latest version.
 
-    def work(uow: UnitOfWork) -> SeriesView:
-        load_datastore(uow, datastore_id)
+    The common path is one indexed statement (image set joined to its latest version row); the data store is
+    looked up only when nothing is found, to tell an unknown data store from an unknown series. The document
+    is read after the unit of work: it is immutable under its content-addressed key.
+    """
+    require_datastore_id(datastore_id)
+
+    def work(uow: UnitOfWork) -> tuple[ImageSet, ImageSetVersion]:
         if image_set_id is not None:
-            image_set = load_image_set(uow, datastore_id, image_set_id)
-        else:
-            found = uow.image_sets.find_primary(datastore_id, series_uid)
-            if found is None or found.state not in _READABLE:
-                raise NotFoundError(f"Series {series_uid} of study {study_uid} does not exist")
-            image_set = found
-        return _view(uow, blobs, image_set, study_uid, series_uid, load)
+            return _named(uow, datastore_id, image_set_id)
+        found = uow.image_sets.primary_with_version(datastore_id, series_uid)
+        if found is None or found[0].state not in _READABLE:
+            load_datastore(uow, datastore_id)
+            raise NotFoundError(f"Series {series_uid} of study {study_uid} does not exist")
+        return found
 
-    return index.run(work, readonly=True)
+    image_set, version = index.run(work, readonly=True)
+    return _view(image_set, version, load(blobs, version), study_uid, series_uid)
 
 
 def find_study(
@@ -132,21 +145,23 @@ def find_study(
     load: DocumentLoader = load_document,
 ) -> list[SeriesView]:
     """Every series of the study: from its primary image sets, or from the named image set only."""
+    require_datastore_id(datastore_id)
 
-    def work(uow: UnitOfWork) -> list[SeriesView]:
-        load_datastore(uow, datastore_id)
+    def work(uow: UnitOfWork) -> list[tuple[ImageSet, ImageSetVersion]]:
         if image_set_id is not None:
-            image_sets = [load_image_set(uow, datastore_id, image_set_id)]
-        else:
-            image_sets = [s for s in uow.image_sets.primary_in_study(datastore_id, study_uid) if s.state in _READABLE]
-        views = []
-        for image_set in image_sets:
-            document = load(blobs, current(uow, image_set))
-            if _study_uid(document) != study_uid:
-                continue
-            views += [SeriesView(image_set, document, study_uid, uid) for uid in document["Study"]["Series"]]
-        if not views:
-            raise NotFoundError(f"Study {study_uid} does not exist")
-        return views
+            return [_named(uow, datastore_id, image_set_id)]
+        found = uow.image_sets.primary_in_study_with_versions(datastore_id, study_uid)
+        if not found:
+            load_datastore(uow, datastore_id)
+        return found
 
-    return index.run(work, readonly=True)
+    views = []
+    for image_set, version in index.run(work, readonly=True):
+        document = load(blobs, version)
+        if _study_uid(document) != study_uid:
+            continue
+        series = document["Study"]["Series"]
+        views += [SeriesView(image_set, document, study_uid, uid, version.metadata_key) for uid in series]
+    if not views:
+        raise NotFoundError(f"Study {study_uid} does not exist")
+    return views

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import struct
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,7 @@ from pydicom.uid import UID
 from openhi.codecs.pixels import PixelFormat
 from openhi.codecs.syntaxes import lookup
 from openhi.dicom.json_values import JsonValue, json_to_dataset
+from openhi.dicomweb.cache import LruCache
 from openhi.dicomweb.frames import (
     FrameReader,
     native_pixel_data_length,
@@ -57,6 +58,7 @@ class InstanceSource:
     sop_uid: str
     stored: StoredPixels
     frame_ids: Sequence[str]
+    cache_key: Hashable | None = None  # names the attributes for good (document key, series, SOP UID), if known
 
 
 def merged_attributes(document: Mapping[str, Any], series_uid: str, sop_uid: str) -> dict[str, JsonValue]:
@@ -110,19 +112,48 @@ def _fragment(data: bytes) -> Iterator[bytes]:
         yield b"\x00"
 
 
-class P10Writer:
-    """Writes instances as P10 byte streams."""
+type HeaderCache = LruCache[tuple[bytes, bytes]]
+"""Encoded (file meta + elements before Pixel Data, elements after it) by (source cache key, syntax, PI)."""
 
-    def __init__(self, reader: FrameReader, resolve_bulk: Callable[[str], bytes]) -> None:
+
+class P10Writer:
+    """Writes instances as P10 byte streams.
+
+    Encoding the attributes (``json_to_dataset`` and pydicom's writer) costs more than reading a frame, so with
+    a ``headers`` cache the encoded bytes are kept per instance source key (its immutable document's key,
+    series and SOP Instance UID), output transfer syntax and Photometric Interpretation: the only inputs.
+    """
+
+    def __init__(
+        self, reader: FrameReader, resolve_bulk: Callable[[str], bytes], headers: HeaderCache | None = None
+    ) -> None:
         self._reader = reader
         self._resolve_bulk = resolve_bulk
+        self._headers = headers
 
     def chunks(self, source: InstanceSource, output: Output, fmt: PixelFormat | None) -> Iterator[bytes]:
         """The P10 file of ``source`` in ``output``'s syntax, as a few header chunks then one chunk per frame."""
-        ds = _dataset(source, self._resolve_bulk)
         first = self._reader.stored(source.frame_ids[0]) if source.frame_ids else None
-        if fmt is not None and first is not None:
-            pi = output_photometric(fmt, source.stored, output, first)
+        pi = output_photometric(fmt, source.stored, output, first) if fmt is not None and first is not None else None
+        key = None if source.cache_key is None or self._headers is None else (source.cache_key, output.syntax, pi)
+        encoded = None if key is None or self._headers is None else self._headers.get(key)
+        if encoded is None:
+            encoded = self._attributes(source, output, fmt, pi)
+            if key is not None and self._headers is not None:
+                self._headers.put(key, encoded, len(encoded[0]) + len(encoded[1]) + 256)
+        head, tail = encoded
+        yield head
+        if first is not None:
+            yield from self._pixel_data(source, output, fmt, first)
+        if tail:
+            yield tail
+
+    def _attributes(
+        self, source: InstanceSource, output: Output, fmt: PixelFormat | None, pi: str | None
+    ) -> tuple[bytes, bytes]:
+        """The file meta and the elements before Pixel Data, and the elements after it, encoded."""
+        ds = _dataset(source, self._resolve_bulk)
+        if fmt is not None and pi is not None:
             ds.PhotometricInterpretation = pi
             if fmt.samples_per_pixel > 1:
                 ds.PlanarConfiguration = 0
@@ -131,11 +162,9 @@ class P10Writer:
         before, after = Dataset(), Dataset()
         for element in ds:
             (before if element.tag < PIXEL_DATA else after).add(element)
-        yield _file_meta(ds, output.syntax) + _encode(before, encoding)
-        if first is not None:
-            yield from self._pixel_data(source, output, fmt, first)
-        if len(after):
-            yield _encode(after, encoding)
+        return _file_meta(ds, output.syntax) + _encode(before, encoding), _encode(after, encoding) if len(
+            after
+        ) else b""
 
     def _frames(self, source: InstanceSource, output: Output, fmt: PixelFormat | None, first: bytes) -> Iterator[bytes]:
         for index, frame_id in enumerate(source.frame_ids):

@@ -41,6 +41,7 @@ from openhi.codecs.errors import CodecError
 from openhi.codecs.pixels import PixelFormat
 from openhi.codecs.store import decode_stored_frame
 from openhi.codecs.syntaxes import is_decodable
+from openhi.dicomweb.cache import DocumentCache
 from openhi.dicomweb.locate import InstanceView, SeriesView, find_series
 from openhi.dicomweb.render_image import ImageType, crop, encode, plan_geometry, resample, to_uint8
 from openhi.dicomweb.render_params import THUMBNAIL_SIDE, RenderOptions, Viewport, parse_frame_list
@@ -178,9 +179,10 @@ def _image_instances(view: SeriesView) -> list[InstanceView]:
 class Renderer:
     """Plans and renders the images of the rendered and thumbnail resources."""
 
-    def __init__(self, index: Index, blobs: BlobStore) -> None:
+    def __init__(self, index: Index, blobs: BlobStore, document_cache_bytes: int = 64 * 1024 * 1024) -> None:
         self._index = index
         self._blobs = blobs
+        self._documents = DocumentCache(document_cache_bytes)
 
     def plan(
         self,
@@ -194,7 +196,9 @@ class Renderer:
     ) -> RenderPlan:
         """The images a request names (see the module docstring); 404 / 406 as PS3.18 says."""
         numbers = parse_frame_list(frames) if frames is not None else None
-        view = find_series(self._index, self._blobs, datastore_id, study_uid, series_uid, image_set_id)
+        view = find_series(
+            self._index, self._blobs, datastore_id, study_uid, series_uid, image_set_id, self._documents.load
+        )
         if sop_uid is None:
             instances = _image_instances(view)
             if not instances:

@@ -15,14 +15,13 @@ from openhi.blobs import keys
 from openhi.blobs.port import BlobStore
 from openhi.codecs.pixels import PixelFormat
 from openhi.dicom.json_values import BULK_REFERENCE_KEY
-from openhi.dicomweb.cache import LruCache
+from openhi.dicomweb.cache import DocumentCache, LruCache
 from openhi.dicomweb.frames import FrameReader, pixel_format
 from openhi.dicomweb.locate import InstanceView, SeriesView, find_series, find_study
 from openhi.dicomweb.metadata import MetadataWriter
-from openhi.dicomweb.p10 import InstanceSource, P10Writer, merged_attributes
+from openhi.dicomweb.p10 import HeaderCache, InstanceSource, P10Writer, merged_attributes
 from openhi.dicomweb.transfer import StoredPixels
 from openhi.errors import NotAcceptableError, NotFoundError
-from openhi.imagesets import document as documents
 from openhi.imagesets.model import ImageSetVersion
 from openhi.index.port import Index
 
@@ -57,23 +56,21 @@ def _bulk_references(value: Any) -> Iterator[str]:
 class WadoService:
     """Finds studies, series and instances and gives readers for their frames, P10 files and bulk data."""
 
-    def __init__(self, index: Index, blobs: BlobStore, document_cache_bytes: int = 256 * 1024 * 1024) -> None:
+    def __init__(
+        self,
+        index: Index,
+        blobs: BlobStore,
+        document_cache_bytes: int = 256 * 1024 * 1024,
+        header_cache_bytes: int = 32 * 1024 * 1024,
+    ) -> None:
         self._index = index
         self._blobs = blobs
-        self._documents: LruCache[dict[str, Any]] = LruCache(document_cache_bytes)
+        self._documents = DocumentCache(document_cache_bytes)
+        self._headers: HeaderCache = LruCache(header_cache_bytes)
         self.metadata = MetadataWriter()
 
     def _load(self, blobs: BlobStore, version: ImageSetVersion) -> dict[str, Any]:
-        def read() -> tuple[dict[str, Any], int]:
-            data = blobs.get(version.metadata_key)
-            return documents.decode(data), len(data) * 12  # gzip JSON inflates about tenfold in Python objects
-
-        cached = self._documents.get(version.metadata_key)
-        if cached is not None:
-            return cached
-        document, size = read()
-        self._documents.put(version.metadata_key, document, size)
-        return document
+        return self._documents.load(blobs, version)
 
     def series(self, datastore_id: str, study_uid: str, series_uid: str, image_set_id: str | None) -> SeriesView:
         """The series (404 when unknown)."""
@@ -94,7 +91,9 @@ class WadoService:
 
     def p10(self, datastore_id: str) -> P10Writer:
         """A P10 writer over the data store's frames and bulk values."""
-        return P10Writer(self.frames(datastore_id), lambda ref: self._blobs.get(keys.bulk_value(datastore_id, ref)))
+        return P10Writer(
+            self.frames(datastore_id), lambda ref: self._blobs.get(keys.bulk_value(datastore_id, ref)), self._headers
+        )
 
     def bulk_key(self, datastore_id: str, instance: Instance, reference: str) -> str:
         """Blob key of a bulk value the instance references (404 for any other reference)."""
@@ -123,7 +122,8 @@ def prepare(view: InstanceView) -> Instance:
     attributes = merged_attributes(series.document, series.series_uid, view.sop_uid)
     vrs: Mapping[str, str] = view.entry.get("DICOMVRs") or {}
     stored = StoredPixels.of({**view.entry, "DICOM": attributes})
-    source = InstanceSource(attributes, vrs, view.sop_uid, stored, view.frame_ids)
+    key = (series.document_key, series.series_uid, view.sop_uid) if series.document_key else None
+    source = InstanceSource(attributes, vrs, view.sop_uid, stored, view.frame_ids, key)
     fmt = None
     if stored.frame_count:
         try:

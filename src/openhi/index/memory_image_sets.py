@@ -50,6 +50,20 @@ class MemoryImageSetRepository:
         # The oldest, should there be two (as the SQL adapter).
         return min(candidates, key=lambda s: (s.created_at, s.image_set_id), default=None)
 
+    def primary_with_version(
+        self, datastore_id: str, series_instance_uid: str
+    ) -> tuple[ImageSet, ImageSetVersion] | None:
+        found = self.find_primary(datastore_id, series_instance_uid)
+        return None if found is None else self._with_version(found)
+
+    def get_with_version(self, datastore_id: str, image_set_id: str) -> tuple[ImageSet, ImageSetVersion] | None:
+        found = self.get(datastore_id, image_set_id)
+        return None if found is None else self._with_version(found)
+
+    def _with_version(self, image_set: ImageSet) -> tuple[ImageSet, ImageSetVersion] | None:
+        version = self.get_version(image_set.datastore_id, image_set.image_set_id, image_set.version_id)
+        return None if version is None else (image_set, version)  # as the SQL inner join
+
     def add(self, image_set: ImageSet) -> None:
         key = (image_set.datastore_id, image_set.image_set_id)
         if key in self.state.image_sets or image_set.datastore_id not in self.state.datastores:
@@ -194,3 +208,9 @@ class MemoryImageSetRepository:
             and row.state in (ImageSetState.ACTIVE, ImageSetState.LOCKED)
         ]
         return sorted(found, key=lambda image_set: (image_set.created_at, image_set.image_set_id))
+
+    def primary_in_study_with_versions(
+        self, datastore_id: str, study_instance_uid: str
+    ) -> list[tuple[ImageSet, ImageSetVersion]]:
+        pairs = (self._with_version(image_set) for image_set in self.primary_in_study(datastore_id, study_instance_uid))
+        return [pair for pair in pairs if pair is not None]

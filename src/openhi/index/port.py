@@ -91,6 +91,19 @@ class ImageSetRepository(Protocol):
         """The primary, not deleted image set of a series, or None (guide 3217-3360: one per series)."""
         ...
 
+    def primary_with_version(
+        self, datastore_id: str, series_instance_uid: str
+    ) -> tuple[ImageSet, ImageSetVersion] | None:
+        """``find_primary`` and the image set's latest version row, read together (one statement on SQL).
+
+        The read path of DICOMweb (guide 1880-2210) calls this once per request.
+        """
+        ...
+
+    def get_with_version(self, datastore_id: str, image_set_id: str) -> tuple[ImageSet, ImageSetVersion] | None:
+        """``get`` (whatever the state) and the image set's latest version row, read together, or None."""
+        ...
+
     def add(self, image_set: ImageSet) -> None:
         """Insert a new image set row."""
         ...
@@ -187,6 +200,12 @@ class ImageSetRepository(Protocol):
 
     def primary_in_study(self, datastore_id: str, study_instance_uid: str) -> list[ImageSet]:
         """The primary ACTIVE or LOCKED image sets of a study, oldest first (created_at, then id)."""
+        ...
+
+    def primary_in_study_with_versions(
+        self, datastore_id: str, study_instance_uid: str
+    ) -> list[tuple[ImageSet, ImageSetVersion]]:
+        """``primary_in_study`` with each image set's latest version row, read together (one statement on SQL)."""
         ...
 
 

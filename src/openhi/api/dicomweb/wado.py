@@ -28,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from openhi.api.dicomweb.accept import MediaRange, requested_ranges
-from openhi.api.dicomweb.multipart_response import MultipartResponse, Part, buffered, part_type
+from openhi.api.dicomweb.multipart_response import MultipartResponse, Part, buffered, coalesced, part_type
 from openhi.api.dicomweb.request import DicomWebRequest
 from openhi.blobs.port import BlobStore
 from openhi.dicomweb.frames import frame_ids, parse_frame_list
@@ -195,7 +195,7 @@ class WadoHandlers:
         writer = self._service.p10(request.datastore_id)
         chunks = writer.chunks(found.source, output, found.fmt)
         if _single_part(wanted, DICOM):
-            return StreamingResponse(chunks, media_type=part_type(DICOM, output.syntax))
+            return StreamingResponse(coalesced(chunks), media_type=part_type(DICOM, output.syntax))
         url = self._instance_url(request, found.view.series.series_uid, found.view.sop_uid)
         part = Part(part_type(DICOM, output.syntax), chunks, location=url)
         return MultipartResponse([part], DICOM, transfer_syntax=output.syntax)

@@ -128,10 +128,28 @@ class Answers:
     def __init__(self, query: QidoQuery, base: str) -> None:
         self._query = query
         self._base = base
+        self._selectors: dict[Level, Selector] = {}
+        self._owners: dict[tuple[str, str], Attributes] = {}  # one answer's rows share their series rows
+
+    def _selector(self, level: Level) -> Selector:
+        found = self._selectors.get(level)
+        if found is None:
+            found = self._selectors[level] = Selector(self._query, level)
+        return found
+
+    def _owner_attributes(self, key: tuple[str, str], owner: SeriesRow) -> Attributes:
+        """The merged study and series attributes of a series row, parsed once per answer."""
+        found = self._owners.get(key)
+        if found is None:
+            series = owner.series
+            found = self._owners[key] = _merge(
+                read_attributes(series.study_attributes), read_attributes(series.attributes)
+            )
+        return found
 
     def study(self, study: CatalogStudy) -> DicomJson:
         """One study result."""
-        selector = Selector(self._query, Level.STUDY)
+        selector = self._selector(Level.STUDY)
         dicom, vrs = read_attributes(study.attributes)
         converted = convert(_drop_bulk(selector.select(dicom)), vrs=vrs)
         extra = [
@@ -149,7 +167,7 @@ class Answers:
 
     def series(self, row: SeriesRow) -> DicomJson:
         """One series result (its study's attributes are available to ``includefield``)."""
-        selector = Selector(self._query, Level.SERIES)
+        selector = self._selector(Level.SERIES)
         dicom, vrs = _merge(read_attributes(row.series.study_attributes), read_attributes(row.series.attributes))
         converted = convert(_drop_bulk(selector.select(dicom)), vrs=vrs)
         url = f"{self._base}/studies/{row.series.study_uid}/series/{row.series.series_uid}"
@@ -166,12 +184,11 @@ class Answers:
 
     def instance(self, row: InstanceRow, series: Mapping[tuple[str, str], SeriesRow]) -> DicomJson:
         """One instance result; ``series`` maps (image set id, series UID) to the series row it belongs to."""
-        selector = Selector(self._query, Level.INSTANCE)
+        selector = self._selector(Level.INSTANCE)
         instance = row.instance
-        owner = series.get((row.image_set_id, instance.series_uid))
-        levels: list[Attributes] = []
-        if owner is not None:
-            levels += [read_attributes(owner.series.study_attributes), read_attributes(owner.series.attributes)]
+        key = (row.image_set_id, instance.series_uid)
+        owner = series.get(key)
+        levels: list[Attributes] = [] if owner is None else [self._owner_attributes(key, owner)]
         dicom, vrs = _merge(*levels, read_attributes(instance.attributes))
         url = f"{self._base}/studies/{instance.study_uid}/series/{instance.series_uid}/instances/{instance.sop_uid}"
         bulk_uri: Callable[[str], str] = lambda reference: f"{url}/bulkdata/{reference}"  # noqa: E731

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Executable, delete, func, insert, select, true, update
+from sqlalchemy import Connection, Executable, Select, and_, bindparam, delete, func, insert, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
@@ -121,6 +121,64 @@ def _version(row: Row[Any]) -> ImageSetVersion:
     )
 
 
+# The version columns of a joined image set + latest version row, labelled apart from the image set's own.
+_VERSION_LABELS = [
+    column.label(f"version_{column.name}")
+    for column in image_set_versions.c
+    if column.name not in ("datastore_id", "image_set_id")
+]
+
+
+def _with_latest_version(*conditions: Any) -> Select[Any]:
+    """Image set rows joined to their latest version row (primary key lookup), under ``conditions``."""
+    latest = and_(
+        image_set_versions.c.datastore_id == image_sets.c.datastore_id,
+        image_set_versions.c.image_set_id == image_sets.c.image_set_id,
+        image_set_versions.c.version_id == image_sets.c.version_id,
+    )
+    return select(image_sets, *_VERSION_LABELS).join(image_set_versions, latest).where(*conditions)
+
+
+# The DICOMweb read path runs these on every request: built once, with bound parameters.
+_PRIMARY_WITH_VERSION = (
+    _with_latest_version(
+        image_sets.c.datastore_id == bindparam("datastore_id"),
+        image_sets.c.series_instance_uid == bindparam("series_instance_uid"),
+        image_sets.c.is_primary == true(),  # "= true" (not "IS true"), so the index applies
+        image_sets.c.state != DELETED_IMAGE_SET,
+    )
+    .order_by(image_sets.c.created_at, image_sets.c.image_set_id)  # oldest, should there be two
+    .limit(1)
+)
+_GET_WITH_VERSION = _with_latest_version(
+    image_sets.c.datastore_id == bindparam("datastore_id"), image_sets.c.image_set_id == bindparam("image_set_id")
+)
+_STUDY_WITH_VERSIONS = _with_latest_version(
+    image_sets.c.datastore_id == bindparam("datastore_id"),
+    image_sets.c.study_instance_uid == bindparam("study_instance_uid"),
+    image_sets.c.is_primary == true(),
+    image_sets.c.state.in_(LIVE_STATES),
+).order_by(image_sets.c.created_at, image_sets.c.image_set_id)
+
+
+def _image_set_and_version(row: Row[Any]) -> tuple[ImageSet, ImageSetVersion]:
+    mapping = row._mapping
+    version = ImageSetVersion(
+        datastore_id=row.datastore_id,
+        image_set_id=row.image_set_id,
+        version_id=mapping["version_version_id"],
+        state=ImageSetState(mapping["version_state"]),
+        workflow_status=ImageSetWorkflowStatus(mapping["version_workflow_status"]),
+        is_primary=bool(mapping["version_is_primary"]),
+        created_at=mapping["version_created_at"],
+        updated_at=mapping["version_updated_at"],
+        metadata_key=mapping["version_metadata_key"],
+        message=mapping["version_message"],
+        job_id=mapping["version_job_id"],
+    )
+    return _image_set(row), version
+
+
 def insert_ignoring_duplicates(conn: Connection, table: Any, keys: Sequence[str]) -> Any:
     """``INSERT ... ON CONFLICT (keys) DO NOTHING``, spelled the same on PostgreSQL and SQLite."""
     dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
@@ -180,6 +238,18 @@ class SqlImageSetRepository:
         )
         row = self.conn.execute(query).first()
         return None if row is None else _image_set(row)
+
+    def primary_with_version(
+        self, datastore_id: str, series_instance_uid: str
+    ) -> tuple[ImageSet, ImageSetVersion] | None:
+        params = {"datastore_id": datastore_id, "series_instance_uid": series_instance_uid}
+        row = self.conn.execute(_PRIMARY_WITH_VERSION, params).first()
+        return None if row is None else _image_set_and_version(row)
+
+    def get_with_version(self, datastore_id: str, image_set_id: str) -> tuple[ImageSet, ImageSetVersion] | None:
+        params = {"datastore_id": datastore_id, "image_set_id": image_set_id}
+        row = self.conn.execute(_GET_WITH_VERSION, params).one_or_none()
+        return None if row is None else _image_set_and_version(row)
 
     def add(self, image_set: ImageSet) -> None:
         values = {
@@ -398,3 +468,9 @@ class SqlImageSetRepository:
             .order_by(image_sets.c.created_at, image_sets.c.image_set_id)
         )
         return [_image_set(row) for row in self.conn.execute(query)]
+
+    def primary_in_study_with_versions(
+        self, datastore_id: str, study_instance_uid: str
+    ) -> list[tuple[ImageSet, ImageSetVersion]]:
+        params = {"datastore_id": datastore_id, "study_instance_uid": study_instance_uid}
+        return [_image_set_and_version(row) for row in self.conn.execute(_STUDY_WITH_VERSIONS, params)]
