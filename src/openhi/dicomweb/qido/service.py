@@ -28,6 +28,17 @@ def _uid(kind: str, value: str) -> str:
     return value
 
 
+def _known[T](uow: UnitOfWork, datastore_id: str, found: list[T]) -> list[T]:
+    """``found``, after making sure the data store exists when nothing matched (404 for an unknown one).
+
+    Catalog rows exist only inside a live data store (a data store with image sets cannot be deleted), so a
+    non-empty answer proves it exists and spares a statement on every search that finds something.
+    """
+    if not found:
+        load_datastore(uow, datastore_id)
+    return found
+
+
 class QidoSearch:
     """SearchDICOMStudies, SearchDICOMSeries, SearchDICOMInstances (and the study's instances)."""
 
@@ -39,8 +50,8 @@ class QidoSearch:
         query = parse_query(Level.STUDY, pairs)
 
         def work(uow: UnitOfWork) -> list[CatalogStudy]:
-            load_datastore(uow, datastore_id)
-            return uow.catalog.search_studies(datastore_id, query.conditions, query.offset, query.limit)
+            found = uow.catalog.search_studies(datastore_id, query.conditions, query.offset, query.limit)
+            return _known(uow, datastore_id, found)
 
         answers = Answers(query, base)
         return [answers.study(study) for study in self._index.run(work, readonly=True)]
@@ -51,8 +62,8 @@ class QidoSearch:
         _uid("StudyInstanceUID", study_uid)
 
         def work(uow: UnitOfWork) -> list[SeriesRow]:
-            load_datastore(uow, datastore_id)
-            return uow.catalog.search_series(datastore_id, study_uid, query.conditions, query.offset, query.limit)
+            found = uow.catalog.search_series(datastore_id, study_uid, query.conditions, query.offset, query.limit)
+            return _known(uow, datastore_id, found)
 
         answers = Answers(query, base)
         return [answers.series(row) for row in self._index.run(work, readonly=True)]
@@ -72,11 +83,12 @@ class QidoSearch:
             _uid("SeriesInstanceUID", series_uid)
 
         def work(uow: UnitOfWork) -> tuple[list[InstanceRow], list[SeriesRow]]:
-            load_datastore(uow, datastore_id)
             found = uow.catalog.search_instances(
                 datastore_id, study_uid, series_uid, query.conditions, query.offset, query.limit
             )
-            return found, (uow.catalog.series_of_study(datastore_id, study_uid) if found else [])
+            return _known(uow, datastore_id, found), (
+                uow.catalog.series_of_study(datastore_id, study_uid) if found else []
+            )
 
         found, series = self._index.run(work, readonly=True)
         by_key = {(row.image_set_id, row.series.series_uid): row for row in series}
