@@ -105,19 +105,21 @@ def _frame(row: Row[Any]) -> FrameRef:
     )
 
 
-def _version(row: Row[Any]) -> ImageSetVersion:
+def _version(row: Row[Any], prefix: str = "") -> ImageSetVersion:
+    """A version row; ``prefix`` names its columns when they sit beside an image set's (``_VERSION_LABELS``)."""
+    mapping = row._mapping
     return ImageSetVersion(
         datastore_id=row.datastore_id,
         image_set_id=row.image_set_id,
-        version_id=row.version_id,
-        state=ImageSetState(row.state),
-        workflow_status=ImageSetWorkflowStatus(row.workflow_status),
-        is_primary=bool(row.is_primary),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        metadata_key=row.metadata_key,
-        message=row.message,
-        job_id=row.job_id,
+        version_id=mapping[f"{prefix}version_id"],
+        state=ImageSetState(mapping[f"{prefix}state"]),
+        workflow_status=ImageSetWorkflowStatus(mapping[f"{prefix}workflow_status"]),
+        is_primary=bool(mapping[f"{prefix}is_primary"]),
+        created_at=mapping[f"{prefix}created_at"],
+        updated_at=mapping[f"{prefix}updated_at"],
+        metadata_key=mapping[f"{prefix}metadata_key"],
+        message=mapping[f"{prefix}message"],
+        job_id=mapping[f"{prefix}job_id"],
     )
 
 
@@ -139,44 +141,31 @@ def _with_latest_version(*conditions: Any) -> Select[Any]:
     return select(image_sets, *_VERSION_LABELS).join(image_set_versions, latest).where(*conditions)
 
 
-# The DICOMweb read path runs these on every request: built once, with bound parameters.
-_PRIMARY_WITH_VERSION = (
-    _with_latest_version(
-        image_sets.c.datastore_id == bindparam("datastore_id"),
-        image_sets.c.series_instance_uid == bindparam("series_instance_uid"),
-        image_sets.c.is_primary == true(),  # "= true" (not "IS true"), so the index applies
-        image_sets.c.state != DELETED_IMAGE_SET,
-    )
-    .order_by(image_sets.c.created_at, image_sets.c.image_set_id)  # oldest, should there be two
-    .limit(1)
+# Statements run on every DICOMweb read (and by imports and writes): built once, with bound parameters.
+_OLDEST_FIRST = (image_sets.c.created_at, image_sets.c.image_set_id)  # should there be two primaries
+_PRIMARY_OF_SERIES = (
+    image_sets.c.datastore_id == bindparam("datastore_id"),
+    image_sets.c.series_instance_uid == bindparam("series_instance_uid"),
+    image_sets.c.is_primary == true(),  # "= true" (not "IS true"), so the index applies
+    image_sets.c.state != DELETED_IMAGE_SET,
 )
-_GET_WITH_VERSION = _with_latest_version(
-    image_sets.c.datastore_id == bindparam("datastore_id"), image_sets.c.image_set_id == bindparam("image_set_id")
-)
-_STUDY_WITH_VERSIONS = _with_latest_version(
+_PRIMARY_OF_STUDY = (
     image_sets.c.datastore_id == bindparam("datastore_id"),
     image_sets.c.study_instance_uid == bindparam("study_instance_uid"),
     image_sets.c.is_primary == true(),
     image_sets.c.state.in_(LIVE_STATES),
-).order_by(image_sets.c.created_at, image_sets.c.image_set_id)
+)
+_FIND_PRIMARY = select(image_sets).where(*_PRIMARY_OF_SERIES).order_by(*_OLDEST_FIRST).limit(1)
+_PRIMARY_WITH_VERSION = _with_latest_version(*_PRIMARY_OF_SERIES).order_by(*_OLDEST_FIRST).limit(1)
+_GET_WITH_VERSION = _with_latest_version(
+    image_sets.c.datastore_id == bindparam("datastore_id"), image_sets.c.image_set_id == bindparam("image_set_id")
+)
+_PRIMARY_IN_STUDY = select(image_sets).where(*_PRIMARY_OF_STUDY).order_by(*_OLDEST_FIRST)
+_STUDY_WITH_VERSIONS = _with_latest_version(*_PRIMARY_OF_STUDY).order_by(*_OLDEST_FIRST)
 
 
 def _image_set_and_version(row: Row[Any]) -> tuple[ImageSet, ImageSetVersion]:
-    mapping = row._mapping
-    version = ImageSetVersion(
-        datastore_id=row.datastore_id,
-        image_set_id=row.image_set_id,
-        version_id=mapping["version_version_id"],
-        state=ImageSetState(mapping["version_state"]),
-        workflow_status=ImageSetWorkflowStatus(mapping["version_workflow_status"]),
-        is_primary=bool(mapping["version_is_primary"]),
-        created_at=mapping["version_created_at"],
-        updated_at=mapping["version_updated_at"],
-        metadata_key=mapping["version_metadata_key"],
-        message=mapping["version_message"],
-        job_id=mapping["version_job_id"],
-    )
-    return _image_set(row), version
+    return _image_set(row), _version(row, prefix="version_")
 
 
 def insert_ignoring_duplicates(conn: Connection, table: Any, keys: Sequence[str]) -> Any:
@@ -225,18 +214,8 @@ class SqlImageSetRepository:
         return None if row is None else _image_set(row)
 
     def find_primary(self, datastore_id: str, series_instance_uid: str) -> ImageSet | None:
-        query = (
-            select(image_sets)
-            .where(
-                image_sets.c.datastore_id == datastore_id,
-                image_sets.c.series_instance_uid == series_instance_uid,
-                image_sets.c.is_primary == true(),  # "= true" (not "IS true"), so the index applies
-                image_sets.c.state != DELETED_IMAGE_SET,
-            )
-            .order_by(image_sets.c.created_at, image_sets.c.image_set_id)  # oldest, should there be two
-            .limit(1)
-        )
-        row = self.conn.execute(query).first()
+        params = {"datastore_id": datastore_id, "series_instance_uid": series_instance_uid}
+        row = self.conn.execute(_FIND_PRIMARY, params).first()
         return None if row is None else _image_set(row)
 
     def primary_with_version(
@@ -457,17 +436,8 @@ class SqlImageSetRepository:
         return [_image_set(row) for row in self.conn.execute(query)]
 
     def primary_in_study(self, datastore_id: str, study_instance_uid: str) -> list[ImageSet]:
-        query = (
-            select(image_sets)
-            .where(
-                image_sets.c.datastore_id == datastore_id,
-                image_sets.c.study_instance_uid == study_instance_uid,
-                image_sets.c.is_primary == true(),
-                image_sets.c.state.in_(LIVE_STATES),
-            )
-            .order_by(image_sets.c.created_at, image_sets.c.image_set_id)
-        )
-        return [_image_set(row) for row in self.conn.execute(query)]
+        params = {"datastore_id": datastore_id, "study_instance_uid": study_instance_uid}
+        return [_image_set(row) for row in self.conn.execute(_PRIMARY_IN_STUDY, params)]
 
     def primary_in_study_with_versions(
         self, datastore_id: str, study_instance_uid: str
