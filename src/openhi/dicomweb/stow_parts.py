@@ -10,13 +10,14 @@ Warning Reason (0008,1196) of a stored instance from its import warnings (PS3.18
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pydicom
+
+from openhi.dicom.uids import looks_like_uid
 
 # PS3.18 Table I.2-2 (Failure Reason) and PS3.7 C.4 (0111H Duplicate SOP Instance, an additional code).
 OUT_OF_RESOURCES = 0xA700
@@ -31,7 +32,6 @@ ELEMENTS_DISCARDED = 0xB006
 DATA_SET_DOES_NOT_MATCH_SOP_CLASS_WARNING = 0xB007
 _STANDARD_WARNINGS = (DATA_SET_DOES_NOT_MATCH_SOP_CLASS_WARNING, ELEMENTS_DISCARDED, COERCION_OF_DATA_ELEMENTS)
 
-_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 _TAGS = [0x00080016, 0x00080018, 0x0020000D]  # SOPClassUID, SOPInstanceUID, StudyInstanceUID
 
 # Messages of openhi.dicom.reader for input that is not DICOM at all, or cut short.
@@ -49,7 +49,7 @@ class PartHeader:
 
 def _uid(value: Any) -> str | None:
     text = str(value).strip().rstrip("\x00") if value is not None else ""
-    return text if len(text) <= 64 and _UID.match(text) else None
+    return text if looks_like_uid(text) else None
 
 
 def peek(path: Path) -> PartHeader:

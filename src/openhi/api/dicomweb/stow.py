@@ -11,12 +11,12 @@ The endpoint adds ``x-amzn-RequestId`` and deletes the spooled body afterwards.
 from __future__ import annotations
 
 import json
-import re
 
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from openhi.api.dicomweb.request import DicomWebRequest
+from openhi.dicom.uids import looks_like_uid
 from openhi.dicomweb.stow import StowService
 from openhi.dicomweb.stow_multipart import body_type
 from openhi.dicomweb.stow_response import response_body
@@ -25,7 +25,6 @@ from openhi.errors import NotAcceptableError, ValidationError
 DICOM_JSON = "application/dicom+json"
 JSON = "application/json"
 _ACCEPTABLE = {DICOM_JSON, JSON, "application/*", "*/*"}
-_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 
 
 def response_media_type(accept: str | None) -> str:
@@ -55,7 +54,7 @@ class StowHandlers:
         """StoreDICOM / StoreDICOMStudy."""
         media_type = response_media_type(request.request.headers.get("accept"))
         study = request.params.get("study")
-        if study is not None and (len(study) > 64 or not _UID.match(study)):
+        if study is not None and not looks_like_uid(study):
             raise ValidationError(f"{study!r} is not a valid Study Instance UID", field="StudyInstanceUID")
         body = request.body
         if body is None or body.size == 0:

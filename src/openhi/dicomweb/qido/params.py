@@ -41,6 +41,7 @@ from openhi.catalog.query import (
     normalize_time,
 )
 from openhi.dicom.json_values import is_private, key_to_tag
+from openhi.dicom.uids import looks_like_uid
 from openhi.errors import BadRequestError
 
 DEFAULT_LIMIT = 1000
@@ -49,7 +50,6 @@ MAX_OFFSET = 9000
 MAX_INCLUDEFIELDS = 50
 RESERVED = ("limit", "offset", "fuzzymatching", "includefield")
 
-_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _CODE_PATTERN = re.compile(r"[0-9*?]+")
 # Kinds whose values may be a list, so a repeated key (dicomweb-client sends lists so) adds to the list.
@@ -102,7 +102,7 @@ def _wild(text: str) -> bool:
 def _uids(attribute: Attribute, text: str) -> Matcher:
     values = tuple(part.strip() for part in re.split(r"[\\,]", text))
     for value in values:
-        if _UID.fullmatch(value) is None or len(value) > 64:
+        if not looks_like_uid(value):
             raise _bad(f"{attribute.keyword} takes UIDs (digits and dots, at most 64 characters), got {value!r}")
     unique = tuple(dict.fromkeys(values))
     return Exact(unique[0]) if len(unique) == 1 else AnyOf(unique)

@@ -7,23 +7,21 @@ UIDs (400). A search that matches nothing answers an empty list.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from openhi.catalog.model import CatalogStudy, InstanceRow, SeriesRow
 from openhi.catalog.query import Level
 from openhi.datastores.service import load_datastore
 from openhi.dicom.dicom_json import DicomJson
+from openhi.dicom.uids import looks_like_uid
 from openhi.dicomweb.qido.params import QidoQuery, parse_query
 from openhi.dicomweb.qido.response import Answers
 from openhi.errors import BadRequestError
 from openhi.index.port import Index, UnitOfWork
 
-_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
-
 
 def _uid(kind: str, value: str) -> str:
-    if _UID.fullmatch(value) is None or len(value) > 64:
+    if not looks_like_uid(value):
         raise BadRequestError(f"{kind} {value!r} is not a valid UID")
     return value
 
