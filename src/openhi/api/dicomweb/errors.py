@@ -10,10 +10,12 @@ reads both). Anything unexpected is logged with the request id and answered 500 
 
 from __future__ import annotations
 
-import json
 import logging
 
+from openhi.api.aws.errors import error_body
 from openhi.errors import AuthenticationError, OpenHIError
+
+__all__ = ["STATUS_BY_CODE", "DicomWebError", "error_body", "to_wire"]  # error_body: the native API's own
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +51,3 @@ def to_wire(error: Exception, request_id: str) -> tuple[int, str, str]:
         return STATUS_BY_CODE[error.code], error.code, error.message
     log.error("DICOMweb request %s failed", request_id, exc_info=error)
     return 500, "InternalServerException", f"Internal server error (request id {request_id})"
-
-
-def error_body(code: str, message: str) -> bytes:
-    """The JSON body of an error answer."""
-    return json.dumps({"__type": code, "message": message}).encode()
