@@ -38,9 +38,11 @@ from openhi.clock import Clock, utc_now
 from openhi.config import Settings
 from openhi.datastores.lifecycle import DatastoreLifecycle
 from openhi.datastores.service import DatastoreService
+from openhi.dicomweb.cache import DOCUMENT_CACHE_BYTES, DocumentCache
 from openhi.dicomweb.qido.backfill import CatalogBackfill
 from openhi.dicomweb.qido.service import QidoSearch
 from openhi.dicomweb.render import Renderer
+from openhi.dicomweb.retrieve import WadoService
 from openhi.dicomweb.stow import StowService
 from openhi.errors import ValidationError
 from openhi.imagesets.copies import ImageSetCopies
@@ -200,12 +202,13 @@ def build(settings: Settings, clock: Clock = utc_now) -> Application:
     endpoint = AwsEndpoint(handlers, authenticator, settings.max_request_bytes)
     qido_handlers = QidoHandlers(QidoSearch(services.index))
     stow = stow_service(settings, services, clock)
+    documents = DocumentCache(DOCUMENT_CACHE_BYTES)  # metadata documents, shared by WADO-RS and rendered
     dicomweb = DicomWebEndpoint(
         build_routes(
             StowHandlers(stow),
-            WadoHandlers(services.index, services.blobs),
+            WadoHandlers(WadoService(services.index, services.blobs, documents)),
             qido_handlers,
-            RenderHandlers(Renderer(services.index, services.blobs)),
+            RenderHandlers(Renderer(services.index, services.blobs, documents)),
         ),
         authenticator,
         settings.max_stow_request_bytes,

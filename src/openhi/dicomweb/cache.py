@@ -65,6 +65,9 @@ class LruCache[V]:
         return self._bytes
 
 
+DOCUMENT_CACHE_BYTES = 256 * 1024 * 1024  # one cache per process, shared by WADO-RS and the rendered resources
+
+
 class DocumentCache:
     """Decoded metadata documents by their content-addressed key (a ``locate.DocumentLoader``)."""
 

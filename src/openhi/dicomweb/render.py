@@ -41,7 +41,7 @@ from openhi.codecs.errors import CodecError
 from openhi.codecs.pixels import PixelFormat
 from openhi.codecs.store import decode_stored_frame
 from openhi.codecs.syntaxes import is_decodable
-from openhi.dicomweb.cache import DocumentCache
+from openhi.dicomweb.cache import DOCUMENT_CACHE_BYTES, DocumentCache
 from openhi.dicomweb.locate import InstanceView, SeriesView, find_series
 from openhi.dicomweb.render_image import ImageType, crop, encode, plan_geometry, resample, to_uint8
 from openhi.dicomweb.render_params import THUMBNAIL_SIDE, RenderOptions, Viewport, parse_frame_list
@@ -179,10 +179,10 @@ def _image_instances(view: SeriesView) -> list[InstanceView]:
 class Renderer:
     """Plans and renders the images of the rendered and thumbnail resources."""
 
-    def __init__(self, index: Index, blobs: BlobStore, document_cache_bytes: int = 64 * 1024 * 1024) -> None:
+    def __init__(self, index: Index, blobs: BlobStore, documents: DocumentCache | None = None) -> None:
         self._index = index
         self._blobs = blobs
-        self._documents = DocumentCache(document_cache_bytes)
+        self._documents = documents or DocumentCache(DOCUMENT_CACHE_BYTES)
 
     def plan(
         self,

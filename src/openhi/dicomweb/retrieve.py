@@ -15,7 +15,7 @@ from openhi.blobs import keys
 from openhi.blobs.port import BlobStore
 from openhi.codecs.pixels import PixelFormat
 from openhi.dicom.json_values import BULK_REFERENCE_KEY
-from openhi.dicomweb.cache import DocumentCache, LruCache
+from openhi.dicomweb.cache import DOCUMENT_CACHE_BYTES, DocumentCache, LruCache
 from openhi.dicomweb.frames import FrameReader, pixel_format
 from openhi.dicomweb.locate import InstanceView, SeriesView, find_series, find_study
 from openhi.dicomweb.metadata import MetadataWriter
@@ -60,12 +60,12 @@ class WadoService:
         self,
         index: Index,
         blobs: BlobStore,
-        document_cache_bytes: int = 256 * 1024 * 1024,
+        documents: DocumentCache | None = None,
         header_cache_bytes: int = 32 * 1024 * 1024,
     ) -> None:
         self._index = index
         self._blobs = blobs
-        self._documents = DocumentCache(document_cache_bytes)
+        self._documents = documents or DocumentCache(DOCUMENT_CACHE_BYTES)
         self._headers: HeaderCache = LruCache(header_cache_bytes)
         self.metadata = MetadataWriter()
 

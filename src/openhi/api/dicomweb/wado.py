@@ -30,7 +30,6 @@ from starlette.responses import Response, StreamingResponse
 from openhi.api.dicomweb.accept import MediaRange, requested_ranges
 from openhi.api.dicomweb.multipart_response import MultipartResponse, Part, buffered, coalesced, part_type
 from openhi.api.dicomweb.request import DicomWebRequest
-from openhi.blobs.port import BlobStore
 from openhi.dicomweb.frames import frame_ids, parse_frame_list
 from openhi.dicomweb.locate import SeriesView
 from openhi.dicomweb.metadata import etag
@@ -47,7 +46,6 @@ from openhi.dicomweb.transfer import (
     negotiate,
 )
 from openhi.errors import NotAcceptableError
-from openhi.index.port import Index
 
 DICOM_JSON = "application/dicom+json"
 _JSON_TYPES = (DICOM_JSON, "application/json")
@@ -126,8 +124,8 @@ def _unsatisfiable(total: int) -> Response:
 class WadoHandlers:
     """Retrieve studies, series, instances, metadata, frames and bulk data."""
 
-    def __init__(self, index: Index, blobs: BlobStore) -> None:
-        self._service = WadoService(index, blobs)
+    def __init__(self, service: WadoService) -> None:
+        self._service = service
 
     # -- handlers (each runs its blocking work in one thread-pool call) ---
 
