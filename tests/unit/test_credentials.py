@@ -5,7 +5,7 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from openhi.auth.credentials import CredentialStore, load_or_create_root_key
+from openhi.auth.credentials import load_or_create_root_key
 
 
 def test_given_credentials_win(tmp_path: Path) -> None:
@@ -26,9 +26,3 @@ def test_generated_once_private_and_reused(tmp_path: Path) -> None:
     second, generated_again = load_or_create_root_key("", "", data_dir)
     assert second == first
     assert not generated_again
-
-
-def test_store_lookup() -> None:
-    store = CredentialStore([load_or_create_root_key("AKIA1", "s1", Path("/nonexistent"))[0]])
-    assert store.secret_for("AKIA1") == "s1"
-    assert store.secret_for("AKIA2") is None

@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from openhi.auth import sigv4
-from openhi.auth.sigv4 import SignedRequest, VerifiedIdentity, verify
+from openhi.auth.sigv4 import KeyMaterial, SignedRequest, VerifiedIdentity, verify
 from openhi.errors import AuthenticationError
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "sigv4"
@@ -535,6 +535,53 @@ def test_session_token_is_refused() -> None:
     request = botocore_sign(token="FwoGZXIvYXdzEXAMPLETOKEN")
     assert "x-amz-security-token" in request.headers
     assert expect_failure(request, "UnrecognizedClientException") == INVALID_TOKEN
+
+
+@pytest.mark.parametrize("name", TOKEN_VECTORS)
+def test_verify_accepts_vector_with_its_session_token(name: str) -> None:
+    request = load_vector(name).request
+    material = KeyMaterial(SUITE_SECRET, request.headers["x-amz-security-token"])
+    identity = verify(request, {SUITE_KEY: material}.get, SUITE_TIME, service="service")
+    assert identity == VerifiedIdentity(SUITE_KEY, "us-east-1", SUITE_TIME)
+
+
+SESSION_TOKEN = "IQoJb3JpZ2luX2VjEXAMPLESESSIONTOKEN0123456789abcdef"
+
+
+def test_temporary_key_with_its_token_verifies() -> None:
+    request = botocore_sign(token=SESSION_TOKEN)
+    lookup = {KEY: KeyMaterial(SECRET, SESSION_TOKEN)}.get
+    assert verify(request, lookup, WHEN).access_key_id == KEY
+
+
+@pytest.mark.parametrize("presented", [None, SESSION_TOKEN + "x", SESSION_TOKEN[:-1], ""])
+def test_temporary_key_without_its_token_is_unrecognized(presented: str | None) -> None:
+    request = botocore_sign(token=presented) if presented else botocore_sign()
+    with pytest.raises(AuthenticationError) as caught:
+        verify(request, {KEY: KeyMaterial(SECRET, SESSION_TOKEN)}.get, WHEN)
+    assert (caught.value.code, caught.value.message) == ("UnrecognizedClientException", INVALID_TOKEN)
+
+
+def test_long_term_key_material_with_a_token_header_is_unrecognized() -> None:
+    with pytest.raises(AuthenticationError) as caught:
+        verify(botocore_sign(token=SESSION_TOKEN), {KEY: KeyMaterial(SECRET)}.get, WHEN)
+    assert caught.value.code == "UnrecognizedClientException"
+
+
+def test_token_check_does_not_skip_the_signature() -> None:
+    request = botocore_sign(token=SESSION_TOKEN, secret=SECRET + "x")
+    with pytest.raises(AuthenticationError) as caught:
+        verify(request, {KEY: KeyMaterial(SECRET, SESSION_TOKEN)}.get, WHEN)
+    assert caught.value.code == "InvalidSignatureException"
+
+
+def test_errors_raised_by_the_key_lookup_propagate() -> None:
+    def expired(_: str) -> KeyMaterial:
+        raise AuthenticationError("ExpiredTokenException", "The security token included in the request is expired")
+
+    with pytest.raises(AuthenticationError) as caught:
+        verify(botocore_sign(token=SESSION_TOKEN), expired, WHEN)
+    assert caught.value.code == "ExpiredTokenException"
 
 
 def test_wrong_service_in_scope() -> None:

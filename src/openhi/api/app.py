@@ -30,6 +30,7 @@ from openhi.api.aws.endpoint import AwsEndpoint
 from openhi.api.compression import SelectiveGZipMiddleware
 from openhi.api.cors import cors_middleware
 from openhi.api.dicomweb.endpoint import DicomWebEndpoint, is_dicomweb_path
+from openhi.api.sts import StsEndpoint, is_sts_request
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +61,14 @@ def create_app(
     on_startup: Sequence[Callable[[], object]] = (),
     on_shutdown: Sequence[Callable[[], None]] = (),
     cors_origins: tuple[str, ...] = (),
+    sts: StsEndpoint | None = None,
 ) -> Starlette:
     """Assemble the routes, the middlewares and the lifespan.
 
     ``readiness_checks`` maps a backend's name ("index", "blobs") to a probe that raises when it is down. The
     unauthenticated answer names only the backend; the details (paths, hosts) go to the log.
-    ``cors_origins`` is ``cors.parse_origins`` of the setting (empty: no CORS headers).
+    ``cors_origins`` is ``cors.parse_origins`` of the setting (empty: no CORS headers). ``sts`` serves the STS
+    Query API (``POST /`` with a form body; the native API has no ``POST /``).
     """
 
     async def health(request: Request) -> JSONResponse:
@@ -94,6 +97,8 @@ def create_app(
     async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and is_dicomweb_path(scope["path"]):
             await dicomweb.asgi(scope, receive, send)
+        elif sts is not None and is_sts_request(scope):
+            await sts.asgi(scope, receive, send)
         else:
             await aws.asgi(scope, receive, send)
 

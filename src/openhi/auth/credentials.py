@@ -4,7 +4,8 @@ The root access key pair signs requests exactly like an AWS access key (SigV4). 
 none, the first start generates a pair that looks like AWS's (``AKIA`` + 16 base32 characters, a
 40-character secret), writes it to ``{data_dir}/credentials.json`` readable only by its owner, and the
 CLI prints it once. Several server processes sharing one index must be given the same pair through
-settings (the file is per data dir).
+settings (the file is per data dir). Keys are looked up for SigV4 by the principal directory
+(``access.directory``), which also knows the IAM users' keys and STS session keys.
 """
 
 from __future__ import annotations
@@ -64,14 +65,3 @@ def load_or_create_root_key(access_key_id: str, secret_access_key: str, data_dir
     except FileExistsError:
         return _read(path), False
     return key, True
-
-
-class CredentialStore:
-    """Secret lookup by access key id, as SigV4 verification needs it."""
-
-    def __init__(self, keys: list[AccessKey]) -> None:
-        self._secrets = {key.access_key_id: key.secret_access_key for key in keys}
-
-    def secret_for(self, access_key_id: str) -> str | None:
-        """The secret of a known key, or None."""
-        return self._secrets.get(access_key_id)

@@ -29,8 +29,10 @@ Documented choices of this server:
 
 * **Any region** in the credential scope is accepted and reported in :class:`VerifiedIdentity`; one OpenHI
   deployment answers whatever region the client was configured with.
-* **No session tokens**: OpenHI's credentials are long-term keys only, so a request carrying
-  ``X-Amz-Security-Token`` is refused as an unrecognized client, like an unknown key.
+* **Session tokens**: the key lookup gives the secret and, for temporary credentials (STS ``AssumeRole``), the
+  session token the request must carry in ``X-Amz-Security-Token`` (compared in constant time). A temporary key
+  without its token or with another one, and a long-term key with a token, are refused as an unrecognized client,
+  like an unknown key (AWS answers "The security token included in the request is invalid" for all of them).
 * **Header authentication only** for now: a request signed in its query string (a presigned URL, recognised
   by ``X-Amz-Algorithm``) is refused with ``IncompleteSignatureException``. The building blocks below are the
   ones presigned-URL verification will reuse.
@@ -102,6 +104,18 @@ class SignedRequest:
     raw_query: str  # query string exactly as received ('' when none)
     headers: Mapping[str, str]  # header names lower-cased; repeated headers already joined with ','
     payload_sha256: str  # lowercase hex sha256 of the exact body bytes
+
+
+@dataclass(frozen=True)
+class KeyMaterial:
+    """What the verifier needs of an access key: its secret and, for temporary credentials, the session token."""
+
+    secret: str
+    session_token: str | None = None
+
+
+type KeyLookup = Callable[[str], KeyMaterial | str | None]
+"""Access key id -> its material (a bare ``str`` is the secret of a long-term key), or None when unknown."""
 
 
 @dataclass(frozen=True)
@@ -252,7 +266,8 @@ def _has_query_authentication(raw_query: str) -> bool:
 def _parse_authorization(value: str, has_date: bool) -> _Authorization:
     algorithm, _, rest = value.strip().partition(" ")
     if algorithm != ALGORITHM:
-        raise _fail(INCOMPLETE_SIGNATURE, f"Unsupported AWS 'algorithm': '{algorithm}'. Authorization={value}")
+        # AWS echoes the header here; another scheme's credentials (a bearer token) are not echoed back.
+        raise _fail(INCOMPLETE_SIGNATURE, f"Unsupported AWS 'algorithm': '{algorithm}'")
     params: dict[str, str] = {}
     for item in rest.split(","):
         name, separator, param = item.strip().partition("=")
@@ -392,9 +407,20 @@ def _payload_hash(request: SignedRequest) -> str:
     )
 
 
+def _check_session_token(presented: str | None, expected: str | None) -> None:
+    if expected is None and presented is None:
+        return
+    if (
+        expected is None
+        or presented is None
+        or not hmac.compare_digest(presented.strip().encode("utf-8", "surrogateescape"), expected.encode("utf-8"))
+    ):
+        raise _fail(UNRECOGNIZED_CLIENT, INVALID_TOKEN_MESSAGE)
+
+
 def verify(
     request: SignedRequest,
-    secret_for: Callable[[str], str | None],
+    secret_for: KeyLookup,
     now: datetime,
     *,
     service: str = DEFAULT_SERVICE,
@@ -402,8 +428,9 @@ def verify(
 ) -> VerifiedIdentity:
     """Check the request's SigV4 Authorization header; return who signed it or raise AuthenticationError.
 
-    ``secret_for`` maps an access key id to its secret (None when unknown). ``now`` is the server's clock (a
-    naive value is taken as UTC); the request time may differ from it by at most ``max_skew`` either way.
+    ``secret_for`` maps an access key id to its ``KeyMaterial`` (or to the bare secret of a long-term key; None
+    when unknown); it may itself raise ``AuthenticationError`` (an expired session). ``now`` is the server's clock
+    (a naive value is taken as UTC); the request time may differ from it by at most ``max_skew`` either way.
     """
     headers = request.headers
     authorization = headers.get("authorization")
@@ -424,11 +451,13 @@ def verify(
     now_utc = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
     _check_skew(amz_date, request_time, now_utc, max_skew)
 
-    if "x-amz-security-token" in headers:
+    material = secret_for(auth.access_key_id)
+    if material is None:
         raise _fail(UNRECOGNIZED_CLIENT, INVALID_TOKEN_MESSAGE)
-    secret = secret_for(auth.access_key_id)
-    if secret is None:
-        raise _fail(UNRECOGNIZED_CLIENT, INVALID_TOKEN_MESSAGE)
+    if isinstance(material, str):
+        material = KeyMaterial(material)
+    _check_session_token(headers.get("x-amz-security-token"), material.session_token)
+    secret = material.secret
 
     payload_hash = _payload_hash(request)
     canonical = canonical_request(

@@ -1,4 +1,5 @@
-"""``openhi serve`` runs the server; ``openhi config`` prints the effective settings and their sources.
+"""``openhi serve`` runs the server; ``openhi config`` prints the effective settings and their sources;
+``openhi iam ...`` manages IAM users, keys, roles and policies in the index (``cli/iam.py``).
 
 Both take the same flags; settings not given as flags come from ``OPENHI_*`` variables, then the TOML
 file, then defaults (see ``openhi.config``). Errors in settings are printed as one line, exit code 2.
@@ -16,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from openhi import __version__
+from openhi.cli.iam import add_iam_commands, run_iam
 from openhi.config import Settings, describe, load_settings
 from openhi.errors import OpenHIError
 
@@ -45,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     create = datastore.add_parser("create", parents=[common], help="create a data store and wait until ACTIVE")
     create.add_argument("name")
+    add_iam_commands(commands, common)
     return parser
 
 
@@ -79,10 +82,12 @@ def _serve_workers(settings: Settings) -> int:
     """
     import uvicorn
 
-    from openhi.bootstrap import build_services
+    from openhi.bootstrap import build
     from openhi.cli.worker_app import ENV, encode_settings
 
-    services = build_services(settings)  # migrations, bucket check and root credentials, once
+    # Migrations, bucket check, root credentials and every setting (throttle_rates ...), once: a setting that
+    # cannot work fails here with one line instead of in every worker uvicorn would restart.
+    services = build(settings).services
     services.index.close()
     if services.root_key_generated:
         _announce_key(services.root_key.access_key_id, services.root_key.secret_access_key, settings.data_dir)
@@ -177,6 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "serve":
             return _serve(settings)
+        if args.command == "iam":
+            return run_iam(args, settings)
         return _local(args, settings)
     except OpenHIError as exc:
         print(f"openhi: {exc.message}", file=sys.stderr)

@@ -8,7 +8,7 @@ work are therefore serial, never retried, and must not call ``run`` again from i
 re-entrant). Constraints mirror the SQL schema: a client token is unique, times are aware and read back in
 UTC, and tags belong to a data store that exists. The state lives in ``memory_state.py``; image sets,
 import jobs and the QIDO-RS catalog have their repositories in ``memory_image_sets.py``,
-``memory_import_jobs.py`` and ``memory_catalog.py``.
+``memory_import_jobs.py``, ``memory_catalog.py`` and (IAM principals) ``memory_iam.py``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, TypeVar
 from openhi.datastores.model import Datastore, DatastoreStatus
 from openhi.errors import ConflictError
 from openhi.index.memory_catalog import MemoryCatalogRepository
+from openhi.index.memory_iam import MemoryIamRepository
 from openhi.index.memory_image_sets import MemoryImageSetRepository
 from openhi.index.memory_import_jobs import MemoryImportJobRepository
 from openhi.index.memory_state import MemoryImageSet, MemoryState, utc
@@ -123,6 +124,7 @@ class MemoryUnitOfWork:
     tags: MemoryTagRepository
     import_jobs: MemoryImportJobRepository
     catalog: MemoryCatalogRepository
+    iam: MemoryIamRepository
 
     @classmethod
     def on(cls, state: MemoryState) -> MemoryUnitOfWork:
@@ -133,6 +135,7 @@ class MemoryUnitOfWork:
             MemoryTagRepository(state),
             MemoryImportJobRepository(state),
             MemoryCatalogRepository(state),
+            MemoryIamRepository(state),
         )
 
 

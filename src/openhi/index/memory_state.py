@@ -13,6 +13,15 @@ from datetime import UTC, datetime
 from openhi.catalog.model import CatalogStudy, InstanceRow, SeriesRow
 from openhi.datastores.model import Datastore
 from openhi.dicom.normalize import GroupingKey
+from openhi.iam.directory_model import (
+    AccessKeyRecord,
+    AttachedPolicy,
+    InlinePolicy,
+    PrincipalKind,
+    Role,
+    SessionRecord,
+    User,
+)
 from openhi.imagesets.model import (
     FrameRef,
     ImageSet,
@@ -117,3 +126,10 @@ class MemoryState:
     catalog_series: dict[tuple[str, str, str], SeriesRow] = field(default_factory=dict)  # (+ series uid)
     catalog_instances: dict[tuple[str, str, str, str], InstanceRow] = field(default_factory=dict)  # (+ sop uid)
     catalog_studies: dict[tuple[str, str], CatalogStudy] = field(default_factory=dict)  # (datastore, study uid)
+    # IAM principals (openhi.iam.directory_model); policies keyed by (kind, principal, policy name or ARN).
+    iam_users: dict[str, User] = field(default_factory=dict)
+    iam_access_keys: dict[str, AccessKeyRecord] = field(default_factory=dict)
+    iam_roles: dict[str, Role] = field(default_factory=dict)
+    iam_policies: dict[tuple[PrincipalKind, str, str], InlinePolicy] = field(default_factory=dict)
+    iam_attached: dict[tuple[PrincipalKind, str, str], AttachedPolicy] = field(default_factory=dict)
+    iam_sessions: dict[str, SessionRecord] = field(default_factory=dict)

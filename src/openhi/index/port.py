@@ -17,6 +17,16 @@ from typing import Protocol, TypeVar
 from openhi.catalog.model import CatalogStudy, ImageSetCatalog, InstanceRow, SeriesRow
 from openhi.catalog.query import Condition
 from openhi.datastores.model import Datastore, DatastoreStatus
+from openhi.iam.directory_model import (
+    AccessKeyRecord,
+    AttachedPolicy,
+    InlinePolicy,
+    KeyStatus,
+    PrincipalKind,
+    Role,
+    SessionRecord,
+    User,
+)
 from openhi.imagesets.model import FrameRef, ImageSet, ImageSetState, ImageSetVersion, ImageSetWorkflowStatus
 from openhi.imports.model import FileStatus, ImportFile, ImportJob, JobStatus
 from openhi.search.criteria import SearchCursor, SearchQuery
@@ -190,8 +200,8 @@ class ImageSetRepository(Protocol):
         """Forget every frame reference of the image set."""
         ...
 
-    def count_locked(self, datastore_id: str) -> int:
-        """Image sets of the data store in state LOCKED."""
+    def count_locked(self, datastore_id: str, workflow_status: ImageSetWorkflowStatus | None = None) -> int:
+        """Image sets of the data store in state LOCKED (only those with ``workflow_status`` when given)."""
         ...
 
     def locked_before(self, cutoff: datetime) -> list[ImageSet]:
@@ -352,6 +362,104 @@ class DicomCatalogRepository(Protocol):
         ...
 
 
+class IamRepository(Protocol):
+    """The principals of ``openhi.iam.directory_model``: users, access keys, roles, their policies, STS sessions.
+
+    Names are keys (case-sensitive). Deleting a user removes its access keys and policies; deleting a role
+    removes its policies and sessions. Adding a row whose key exists, or a key or policy of a principal that
+    does not exist, raises ``ConflictError``. A session may name a role the index does not hold (a role of the
+    IAM file).
+    """
+
+    def add_user(self, user: User) -> None:
+        """Insert a user."""
+        ...
+
+    def get_user(self, name: str) -> User | None:
+        """The user, or None."""
+        ...
+
+    def list_users(self) -> list[User]:
+        """Every user, by name."""
+        ...
+
+    def delete_user(self, name: str) -> bool:
+        """Remove the user with its keys and policies; False when there was none."""
+        ...
+
+    def add_access_key(self, key: AccessKeyRecord) -> None:
+        """Insert an access key of an existing user."""
+        ...
+
+    def get_access_key(self, access_key_id: str) -> AccessKeyRecord | None:
+        """The access key, or None."""
+        ...
+
+    def list_access_keys(self, user_name: str) -> list[AccessKeyRecord]:
+        """The user's access keys, oldest first."""
+        ...
+
+    def set_access_key_status(self, access_key_id: str, status: KeyStatus) -> bool:
+        """Change a key's status; False when there is no such key."""
+        ...
+
+    def delete_access_key(self, access_key_id: str) -> bool:
+        """Remove the key; False when there was none."""
+        ...
+
+    def add_role(self, role: Role) -> None:
+        """Insert a role."""
+        ...
+
+    def get_role(self, name: str) -> Role | None:
+        """The role, or None."""
+        ...
+
+    def list_roles(self) -> list[Role]:
+        """Every role, by name."""
+        ...
+
+    def delete_role(self, name: str) -> bool:
+        """Remove the role with its policies and sessions; False when there was none."""
+        ...
+
+    def put_policy(self, policy: InlinePolicy) -> None:
+        """Add or replace an inline policy of an existing user or role."""
+        ...
+
+    def delete_policy(self, kind: PrincipalKind, principal: str, name: str) -> bool:
+        """Remove an inline policy; False when there was none."""
+        ...
+
+    def list_policies(self, kind: PrincipalKind, principal: str) -> list[InlinePolicy]:
+        """The principal's inline policies, by name."""
+        ...
+
+    def attach_policy(self, attached: AttachedPolicy) -> None:
+        """Attach a managed policy to an existing user or role (attaching it again changes nothing)."""
+        ...
+
+    def detach_policy(self, kind: PrincipalKind, principal: str, policy_arn: str) -> bool:
+        """Detach a managed policy; False when it was not attached."""
+        ...
+
+    def list_attached(self, kind: PrincipalKind, principal: str) -> list[AttachedPolicy]:
+        """The principal's attached managed policies, by ARN."""
+        ...
+
+    def add_session(self, session: SessionRecord) -> None:
+        """Insert the temporary credentials of a role session (the role need not be in the index)."""
+        ...
+
+    def get_session(self, access_key_id: str) -> SessionRecord | None:
+        """The session of a temporary access key, or None."""
+        ...
+
+    def delete_sessions_expired_before(self, cutoff: datetime) -> int:
+        """Remove sessions whose ``expires_at`` is before ``cutoff``; how many were removed."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """The repositories of one transaction."""
 
@@ -369,6 +477,9 @@ class UnitOfWork(Protocol):
 
     @property
     def catalog(self) -> DicomCatalogRepository: ...
+
+    @property
+    def iam(self) -> IamRepository: ...
 
 
 class Index(Protocol):

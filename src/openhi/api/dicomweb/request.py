@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from openhi.api.dicomweb.errors import DicomWebError
-from openhi.auth.sigv4 import VerifiedIdentity
+from openhi.iam.principals import Caller
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
@@ -69,7 +69,7 @@ class DicomWebRequest:
     request_id: str
     datastore_id: str
     params: dict[str, str]
-    identity: VerifiedIdentity
+    identity: Caller
     body: SpooledBody | None = None
     extra_headers: dict[str, str] = field(default_factory=dict)
 

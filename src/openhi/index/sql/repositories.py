@@ -26,6 +26,7 @@ from openhi.datastores.model import Datastore, DatastoreStatus, LosslessStorageF
 from openhi.errors import ConflictError
 from openhi.index.port import DatastorePageKey
 from openhi.index.sql.catalog import SqlCatalogRepository
+from openhi.index.sql.iam import SqlIamRepository
 from openhi.index.sql.image_sets import SqlImageSetRepository
 from openhi.index.sql.import_jobs import SqlImportJobRepository
 from openhi.index.sql.schema import datastores
@@ -186,6 +187,7 @@ class SqlUnitOfWork:
     tags: SqlTagRepository
     import_jobs: SqlImportJobRepository
     catalog: SqlCatalogRepository
+    iam: SqlIamRepository
 
     @classmethod
     def on(cls, conn: Connection) -> SqlUnitOfWork:
@@ -196,4 +198,5 @@ class SqlUnitOfWork:
             SqlTagRepository(conn),
             SqlImportJobRepository(conn),
             SqlCatalogRepository(conn),
+            SqlIamRepository(conn),
         )

@@ -383,3 +383,95 @@ catalog_studies = Table(
 )
 # PostgreSQL also has ``(datastore_id, column COLLATE "C")`` indexes on the study columns that take wildcards
 # (migration 0005, created there only: alembic cannot compare collated expression indexes).
+
+# -- IAM principals (openhi.iam.directory_model, migration 0006) --------------------------------------------------
+# Users, roles and their rows, keyed by name; keys, policies and sessions go with their principal (CASCADE).
+IAM_NAME_LENGTH = 64
+IAM_POLICY_NAME_LENGTH = 128
+IAM_KEY_ID_LENGTH = 128
+IAM_POLICY_ARN_LENGTH = 2048
+
+iam_users = Table(
+    "iam_users",
+    metadata,
+    Column("name", String(IAM_NAME_LENGTH), primary_key=True, nullable=False),
+    Column("arn", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+
+def _iam_owner(column: str, table: str, *, index: bool = False) -> Column[str]:
+    """The user or role a row belongs to; rows go with it (ON DELETE CASCADE). ``index`` when no key leads with it."""
+    return Column(
+        column, String(IAM_NAME_LENGTH), ForeignKey(f"{table}.name", ondelete="CASCADE"), nullable=False, index=index
+    )
+
+
+iam_access_keys = Table(
+    "iam_access_keys",
+    metadata,
+    Column("access_key_id", String(IAM_KEY_ID_LENGTH), primary_key=True, nullable=False),
+    Column("secret_access_key", Text, nullable=False),
+    _iam_owner("user_name", "iam_users", index=True),
+    Column("status", String(16), nullable=False),  # Active | Inactive
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+iam_roles = Table(
+    "iam_roles",
+    metadata,
+    Column("name", String(IAM_NAME_LENGTH), primary_key=True, nullable=False),
+    Column("arn", Text, nullable=False),
+    Column("trust_policy", Text, nullable=False),
+    Column("max_session_seconds", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+iam_user_policies = Table(
+    "iam_user_policies",
+    metadata,
+    _iam_owner("user_name", "iam_users"),
+    Column("policy_name", String(IAM_POLICY_NAME_LENGTH), nullable=False),
+    Column("document", Text, nullable=False),
+    PrimaryKeyConstraint("user_name", "policy_name"),
+)
+
+iam_role_policies = Table(
+    "iam_role_policies",
+    metadata,
+    _iam_owner("role_name", "iam_roles"),
+    Column("policy_name", String(IAM_POLICY_NAME_LENGTH), nullable=False),
+    Column("document", Text, nullable=False),
+    PrimaryKeyConstraint("role_name", "policy_name"),
+)
+
+iam_user_attached_policies = Table(
+    "iam_user_attached_policies",
+    metadata,
+    _iam_owner("user_name", "iam_users"),
+    Column("policy_arn", String(IAM_POLICY_ARN_LENGTH), nullable=False),
+    PrimaryKeyConstraint("user_name", "policy_arn"),
+)
+
+iam_role_attached_policies = Table(
+    "iam_role_attached_policies",
+    metadata,
+    _iam_owner("role_name", "iam_roles"),
+    Column("policy_arn", String(IAM_POLICY_ARN_LENGTH), nullable=False),
+    PrimaryKeyConstraint("role_name", "policy_arn"),
+)
+
+# Temporary credentials of assumed-role sessions (STS AssumeRole); expired ones are purged periodically. No foreign
+# key on role_name: a session may be of a role of the IAM file, which is not in this table.
+iam_sessions = Table(
+    "iam_sessions",
+    metadata,
+    Column("access_key_id", String(IAM_KEY_ID_LENGTH), primary_key=True, nullable=False),
+    Column("secret_access_key", Text, nullable=False),
+    Column("session_token", Text, nullable=False),
+    Column("role_name", String(IAM_NAME_LENGTH), nullable=False, index=True),
+    Column("session_name", String(IAM_NAME_LENGTH), nullable=False),
+    Column("source_arn", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False, index=True),
+)
