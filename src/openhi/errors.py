@@ -64,6 +64,19 @@ class AccessDeniedError(OpenHIError):
     code = "AccessDeniedException"
 
 
+class AuthorizerError(OpenHIError):
+    """The data store's OIDC authorizer could not decide (guide 3000-3030).
+
+    ``code`` is set per instance: ``AuthorizerMisconfigurationException`` (424: authorizer missing or invalid,
+    malformed answer, role that cannot be assumed), ``AuthorizerFailureException`` (424: it crashed or failed
+    otherwise) or ``AuthorizerTimeoutException`` (408: it ran over 1 s). Each surface maps the code to its status.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class NotAcceptableError(OpenHIError):
     """The requested representation cannot be produced."""
 

@@ -30,6 +30,10 @@ STATUS_BY_CODE = {
     "ServiceQuotaExceededException": 402,
     "ThrottlingException": 429,
     "AccessDeniedException": 403,
+    "AuthorizerMisconfigurationException": 424,  # guide 3000-3030: the OIDC authorizer's failures
+    "AuthorizerFailureException": 424,
+    "AuthorizerTimeoutException": 408,
+    "AuthorizerCrossAccountAccessException": 424,
     "NotImplementedException": 501,
     "ServiceUnavailableException": 503,
 }
