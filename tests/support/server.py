@@ -132,7 +132,11 @@ class ServerProcess:
 
 
 def server_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment of a test server: fixed root key, fast lifecycle, none of the caller's AWS setup."""
+    """Environment of a test server: fixed root key, fast lifecycle, none of the caller's AWS setup.
+
+    Throttling is off (the guide's CreateDatastore allows 0.085 requests per second); tests of throttling turn
+    it on with ``{"OPENHI_THROTTLING": "true"}``.
+    """
     env = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": os.environ.get("HOME", "/tmp"),
@@ -140,6 +144,7 @@ def server_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
         "OPENHI_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
         "OPENHI_DATASTORE_TRANSITION_SECONDS": "0.5",
         "OPENHI_MAX_ACTIVE_DATASTORES": "1000",
+        "OPENHI_THROTTLING": "false",
         "OPENHI_LOG_LEVEL": "warning",
     }
     env.update(extra or {})

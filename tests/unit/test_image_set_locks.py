@@ -35,8 +35,8 @@ def test_lock_checks_version_state_and_quota() -> None:
     assert (locked.state, locked.workflow_status) == (ImageSetState.LOCKED, ImageSetWorkflowStatus.UPDATING)
     with pytest.raises(ConflictError, match="locked"):
         index.run(lambda uow: locks.lock(uow, locked, None, ImageSetWorkflowStatus.DELETING))
-    with pytest.raises(QuotaExceededError):  # one image set of the data store is already locked
-        index.run(lambda uow: locks.lock(uow, second, None, ImageSetWorkflowStatus.DELETING))
+    with pytest.raises(QuotaExceededError):  # one UpdateImageSetMetadata of the data store is already in flight
+        index.run(lambda uow: locks.lock(uow, second, None, ImageSetWorkflowStatus.UPDATING))
 
 
 def test_a_failing_background_step_unlocks_with_a_message() -> None:

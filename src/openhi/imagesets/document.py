@@ -15,9 +15,12 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from openhi.errors import QuotaExceededError
 from openhi.imagesets.staged import StagedInstance
 
 SCHEMA_VERSION = "1.1"
+MAX_METADATA_BYTES = 50 * 1024 * 1024
+"""Guide 22775: an import, copy or UpdateImageSetMetadata may produce image set metadata of at most 50 MB."""
 
 
 def empty_document(datastore_id: str, image_set_id: str) -> dict[str, Any]:
@@ -62,6 +65,16 @@ def frame_ids(document: dict[str, Any]) -> set[str]:
 def instance_count(document: dict[str, Any]) -> int:
     """Number of SOP instances in the document."""
     return sum(len(series["Instances"]) for series in document["Study"]["Series"].values())
+
+
+def check_size(document: dict[str, Any], max_bytes: int = MAX_METADATA_BYTES) -> None:
+    """ServiceQuotaExceededException when the document's JSON (as served before its gzip transfer encoding) is
+    larger than ``max_bytes``."""
+    size = len(json.dumps(document, separators=(",", ":")).encode())
+    if size > max_bytes:
+        raise QuotaExceededError(
+            f"The image set metadata would be {size} bytes, more than the {max_bytes} bytes an image set may hold"
+        )
 
 
 def encode(document: dict[str, Any]) -> bytes:

@@ -3,10 +3,13 @@
 UpdateImageSetMetadata, CopyImageSet and DeleteImageSet answer at once with the image set LOCKED and a
 workflow status (UPDATING, COPYING, COPYING_WITH_READ_ONLY_ACCESS, DELETING), then finish in the background.
 A lock is a compare-and-set on (latest version, ACTIVE) in the index, so of two concurrent writers exactly one
-wins and the other gets ConflictException; a LOCKED image set refuses every write. At most
-``max_concurrent`` image sets of a data store may be locked at once (guide 22672-22776: 100 concurrent
-copy / update / delete requests) -> ServiceQuotaExceededException. When the background work fails, the image
-set goes back to ACTIVE with the failed workflow status and a message readable through GetImageSet.
+wins and the other gets ConflictException; a LOCKED image set refuses every write. Each operation has its own
+quota per data store (guide 22741-22765: 100 concurrent CopyImageSet, 100 DeleteImageSet, 100
+UpdateImageSetMetadata requests, each adjustable) -> ServiceQuotaExceededException. A request in flight is an
+image set locked with that operation's workflow status: UPDATING, DELETING, and for a copy its source
+(COPYING_WITH_READ_ONLY_ACCESS; one per request, the destination is not counted again). When the background
+work fails, the image set goes back to ACTIVE with the failed workflow status and a message readable through
+GetImageSet.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, Future
 from datetime import datetime
 
@@ -27,6 +30,14 @@ log = logging.getLogger(__name__)
 MESSAGE_CHARACTERS = re.compile(r"[^\w -:`]")  # the model's Message pattern: [\w -:`]+
 
 
+QUOTA_OPERATIONS = {
+    ImageSetWorkflowStatus.UPDATING: "UpdateImageSetMetadata",
+    ImageSetWorkflowStatus.COPYING_WITH_READ_ONLY_ACCESS: "CopyImageSet",
+    ImageSetWorkflowStatus.DELETING: "DeleteImageSet",
+}
+"""The lock workflow that counts one request of each operation with a concurrency quota."""
+
+
 def wire_message(text: str) -> str:
     """A message the model's pattern accepts (other characters become spaces), at most 2,048 characters."""
     return MESSAGE_CHARACTERS.sub(" ", text)[:2048] or "failed"
@@ -35,11 +46,20 @@ def wire_message(text: str) -> str:
 class Locks:
     """Takes locks in a unit of work and finishes locked work in the background."""
 
-    def __init__(self, index: Index, clock: Clock, executor: Executor, max_concurrent: int = 100) -> None:
+    def __init__(
+        self,
+        index: Index,
+        clock: Clock,
+        executor: Executor,
+        max_concurrent: int | Mapping[ImageSetWorkflowStatus, int] = 100,
+    ) -> None:
+        """``max_concurrent``: one quota for every operation, or per workflow of ``QUOTA_OPERATIONS``."""
         self._index = index
         self._clock = clock
         self._executor = executor
-        self._max = max_concurrent
+        self._max = (
+            dict.fromkeys(QUOTA_OPERATIONS, max_concurrent) if isinstance(max_concurrent, int) else dict(max_concurrent)
+        )
         self._in_flight: set[tuple[str, str]] = set()
         self._guard = threading.Lock()
 
@@ -62,10 +82,11 @@ class Locks:
                 f"latestVersionId {expected_version} is not the latest version of image set "
                 f"{image_set.image_set_id} (it is {image_set.version_id})"
             )
-        if count_quota and uow.image_sets.count_locked(image_set.datastore_id) >= self._max:
+        limit = self._max.get(workflow) if count_quota else None
+        if limit is not None and uow.image_sets.count_locked(image_set.datastore_id, workflow) >= limit:
             raise QuotaExceededError(
-                f"Datastore {image_set.datastore_id} already has {self._max} image sets being updated, copied or "
-                "deleted, the maximum"
+                f"Datastore {image_set.datastore_id} already has {limit} {QUOTA_OPERATIONS[workflow]} requests in "
+                "progress, the maximum"
             )
         now = self._clock()
         locked = uow.image_sets.set_state(

@@ -61,12 +61,13 @@ class PatchResult:
     removed_frame_ids: set[str]
 
 
-def parse_patch(data: bytes, field: str) -> dict[str, Any]:
+def parse_patch(data: bytes, field: str, max_bytes: int = MAX_PATCH_BYTES) -> dict[str, Any]:
     """The patch document in ``data`` (the blob, already base64-decoded); ValidationError naming ``field``."""
     if len(data) == 0:
         raise ValidationError(f"{field} is empty", field=field)
-    if len(data) > MAX_PATCH_BYTES:
-        raise ValidationError(f"{field} is {len(data)} bytes, more than the 10 KB a patch may have", field=field)
+    if len(data) > max_bytes:
+        limit = "the 10 KB" if max_bytes == MAX_PATCH_BYTES else f"the {max_bytes} bytes"
+        raise ValidationError(f"{field} is {len(data)} bytes, more than {limit} a patch may have", field=field)
     try:
         patch = json.loads(bytes(data).decode("utf-8"), parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:

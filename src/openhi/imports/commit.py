@@ -79,6 +79,7 @@ def _apply(
     primary: ImageSet | None,
     clock: Clock,
     job_id: str | None,
+    max_metadata_bytes: int = document.MAX_METADATA_BYTES,
 ) -> list[Assignment]:
     now = clock()
     if placement.image_set_id is not None and primary is not None:
@@ -92,6 +93,7 @@ def _apply(
         base = document.empty_document(datastore_id, image_set_id)
         workflow, created_at = ImageSetWorkflowStatus.CREATED, now
     merged = document.merge(base, placement.instances)
+    document.check_size(merged, max_metadata_bytes)  # guide 22775: ServiceQuotaExceededException, nothing written
     new = NewVersion.of(
         merged,
         datastore_id=datastore_id,
@@ -121,6 +123,7 @@ def commit_staged(
     datastore_id: str,
     staged: Sequence[StagedInstance],
     job_id: str | None = None,
+    max_metadata_bytes: int = document.MAX_METADATA_BYTES,
 ) -> list[Assignment]:
     """Apply the staged instances of ONE series to image sets in ``uow``; where each one went.
 
@@ -137,7 +140,7 @@ def commit_staged(
     placements = plan(staged, primary.image_set_id if primary else None, primary.grouping if primary else None)
     assignments: list[Assignment] = []
     for placement in placements:
-        assignments += _apply(uow, blobs, datastore_id, placement, primary, clock, job_id)
+        assignments += _apply(uow, blobs, datastore_id, placement, primary, clock, job_id, max_metadata_bytes)
     return assignments
 
 
@@ -163,6 +166,7 @@ def commit_group(
     job: ImportJob,
     group_key: str,
     lock_wait_seconds: float = JOB_LOCK_WAIT_SECONDS,
+    max_metadata_bytes: int = document.MAX_METADATA_BYTES,
 ) -> None:
     """Apply one series group of a job to image sets, exactly once (waiting while its primary is locked)."""
 
@@ -174,7 +178,9 @@ def commit_group(
             for f in uow.import_jobs.staged_in_group(job.job_id, group_key)
             if f.result is not None
         ]
-        assignments = commit_staged(uow, blobs, clock, job.datastore_id, staged, job_id=job.job_id)
+        assignments = commit_staged(
+            uow, blobs, clock, job.datastore_id, staged, job_id=job.job_id, max_metadata_bytes=max_metadata_bytes
+        )
         uow.import_jobs.mark_committed(job.job_id, group_key, [a.encode() for a in assignments])
 
     wait_while_locked(lambda: index.run(work), lock_wait_seconds)

@@ -5,8 +5,8 @@ a job whose process died is taken over by another (or by the same server after a
 expires. Files already staged are not processed again and series groups already committed are not applied
 again (``import_commits``), so a resumed job neither loses files nor duplicates image sets. Files go to a
 process pool with a bounded number in flight; outcomes are recorded as they arrive, so memory is bounded
-whatever the job's size. Limits (guide 22672-22776): 5,000 files, 10 GB per job, 4 GB per file, 10,000
-nested folders.
+whatever the job's size. Limits (guide 22672-22776): 5,000 files (adjustable), 10 GB per job, 4 GB per file,
+10,000 nested folders, 50 MB of metadata per image set (adjustable).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from openhi.blobs.port import BlobStore
 from openhi.clock import Clock
 from openhi.datastores.model import LosslessStorageFormat
 from openhi.errors import OpenHIError
+from openhi.imagesets.document import MAX_METADATA_BYTES
 from openhi.imports.commit import assignments_of, commit_group
 from openhi.imports.mappings import mappings_of
 from openhi.imports.model import FileStatus, ImportFile, ImportJob, JobStatus
@@ -43,6 +44,7 @@ class ImportLimits:
     max_total_bytes: int = 10 * GB
     max_file_bytes: int = 4 * GB
     max_folders: int = 10_000
+    max_metadata_bytes: int = MAX_METADATA_BYTES  # of each image set the job writes (else the job fails)
 
 
 class JobFailedError(OpenHIError):
@@ -166,7 +168,8 @@ class ImportRunner:
                 return self._save(replace(self._job(job.datastore_id, job_id), lease_owner=None, lease_until=None))
             groups = self._index.run(lambda uow: uow.import_jobs.staged_groups(job_id), readonly=True)
             for group in groups:
-                commit_group(self._index, self._blobs, self._clock, job, group)
+                limit = self._limits.max_metadata_bytes
+                commit_group(self._index, self._blobs, self._clock, job, group, max_metadata_bytes=limit)
             all_files = self._index.run(lambda uow: uow.import_jobs.list_files(job_id), readonly=True)
             write_outputs(self._output(job), job, all_files, assignments_of(self._index, job_id))
             status, message = JobStatus.COMPLETED, None

@@ -184,11 +184,13 @@ class MemoryImageSetRepository:
         for key in [k for k in self.state.image_set_frames if k[0] == datastore_id and k[1] == image_set_id]:
             del self.state.image_set_frames[key]
 
-    def count_locked(self, datastore_id: str) -> int:
+    def count_locked(self, datastore_id: str, workflow_status: ImageSetWorkflowStatus | None = None) -> int:
         return sum(
             1
             for (owner, _), row in self.state.image_sets.items()
-            if owner == datastore_id and row.state == ImageSetState.LOCKED
+            if owner == datastore_id
+            and row.state == ImageSetState.LOCKED
+            and (workflow_status is None or row.workflow_status == workflow_status)
         )
 
     def locked_before(self, cutoff: datetime) -> list[ImageSet]:

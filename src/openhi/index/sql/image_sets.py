@@ -421,12 +421,14 @@ class SqlImageSetRepository:
             )
         )
 
-    def count_locked(self, datastore_id: str) -> int:
+    def count_locked(self, datastore_id: str, workflow_status: ImageSetWorkflowStatus | None = None) -> int:
         query = (
             select(func.count())
             .select_from(image_sets)
             .where(image_sets.c.datastore_id == datastore_id, image_sets.c.state == ImageSetState.LOCKED.value)
         )
+        if workflow_status is not None:
+            query = query.where(image_sets.c.workflow_status == workflow_status.value)
         return int(self.conn.execute(query).scalar_one())
 
     def locked_before(self, cutoff: datetime) -> list[ImageSet]:
