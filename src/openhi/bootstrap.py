@@ -9,15 +9,22 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.applications import Starlette
 
+from openhi.access.bearer_auth import BearerAuthentication
+from openhi.access.directory import PrincipalDirectory
+from openhi.access.iam_file import load_iam_file
+from openhi.access.oidc import OidcAuthenticator
 from openhi.api.app import Periodic, create_app
 from openhi.api.authn import SigV4Authenticator
+from openhi.api.aws import model
 from openhi.api.aws.endpoint import AwsEndpoint
 from openhi.api.aws.handlers import AwsHandlers, Identity
 from openhi.api.aws.image_set_handlers import ImageSetHandlers
@@ -31,7 +38,9 @@ from openhi.api.dicomweb.render import RenderHandlers
 from openhi.api.dicomweb.routes import build_routes
 from openhi.api.dicomweb.stow import StowHandlers
 from openhi.api.dicomweb.wado import WadoHandlers
-from openhi.auth.credentials import AccessKey, CredentialStore, load_or_create_root_key
+from openhi.api.sts import STS_SERVICE, StsEndpoint
+from openhi.auth.credentials import AccessKey, load_or_create_root_key
+from openhi.authorizers.registry import AuthorizerRegistry
 from openhi.blobs.factory import open_blob_store
 from openhi.blobs.port import BlobStore
 from openhi.clock import Clock, utc_now
@@ -48,22 +57,27 @@ from openhi.errors import ValidationError
 from openhi.imagesets.copies import ImageSetCopies
 from openhi.imagesets.deletes import ImageSetDeletes
 from openhi.imagesets.locks import Locks
+from openhi.imagesets.model import ImageSetWorkflowStatus
 from openhi.imagesets.recovery import WriteRecovery
 from openhi.imagesets.search import ImageSetSearch
 from openhi.imagesets.service import ImageSetReader
 from openhi.imagesets.updates import ImageSetUpdates
-from openhi.imports.runner import ImportRunner
+from openhi.imports.runner import ImportLimits, ImportRunner
 from openhi.imports.service import ImportService
 from openhi.imports.workers import process_pool, run_tasks
 from openhi.index.port import Index
 from openhi.index.sql.adapter import SqlIndex
 from openhi.search.tokens import TokenCodec
 from openhi.tagging.service import TaggingService
+from openhi.throttling.throttle import Throttle, open_throttle
+
+log = logging.getLogger(__name__)
 
 LIFECYCLE_INTERVAL_SECONDS = 0.2
 IMPORT_POLL_SECONDS = 0.5
 RECOVERY_INTERVAL_SECONDS = 2.0
 CATALOG_BACKFILL_SECONDS = 1.0
+SESSION_PURGE_SECONDS = 60.0
 
 
 @dataclass
@@ -74,6 +88,7 @@ class Services:
     blobs: BlobStore
     root_key: AccessKey
     root_key_generated: bool
+    directory: PrincipalDirectory
     tokens: TokenCodec
     datastores: DatastoreService
     lifecycle: DatastoreLifecycle
@@ -141,25 +156,68 @@ def import_runner(settings: Settings, index: Index, blobs: BlobStore, clock: Clo
         clock=clock,
         lease_seconds=settings.import_lease_seconds,
         in_flight=3 * workers,
+        limits=ImportLimits(
+            max_files=settings.max_import_files, max_metadata_bytes=settings.max_image_set_metadata_bytes
+        ),
     )
+
+
+def write_quotas(settings: Settings) -> dict[ImageSetWorkflowStatus, int]:
+    """Concurrent UpdateImageSetMetadata / CopyImageSet / DeleteImageSet per data store (guide 22741-22765)."""
+    return {
+        ImageSetWorkflowStatus.UPDATING: settings.max_concurrent_image_set_updates,
+        ImageSetWorkflowStatus.COPYING_WITH_READ_ONLY_ACCESS: settings.max_concurrent_image_set_copies,
+        ImageSetWorkflowStatus.DELETING: settings.max_concurrent_image_set_deletes,
+    }
+
+
+def throttle(settings: Settings, dicomweb_operations: Iterable[str]) -> Throttle:
+    """The throttle of the two endpoints; overrides may name any native or DICOMweb operation."""
+    known = {operation.name for operation in model.operations()} | set(dicomweb_operations)
+    chosen = open_throttle(settings, known)
+    log.info("throttling: %s", chosen.description)
+    return chosen
+
+
+def principal_directory(settings: Settings, index: Index, root_key: AccessKey, clock: Clock) -> PrincipalDirectory:
+    """Users, roles and STS sessions from the index and the IAM file (``iam_file``), checked against each other."""
+    principals = load_iam_file(Path(settings.iam_file), settings.account_id, clock()) if settings.iam_file else None
+    directory = PrincipalDirectory(
+        index, settings.account_id, root_key, clock, principals, cache_seconds=settings.iam_cache_seconds
+    )
+    directory.check_file_principals()
+    return directory
+
+
+def open_directory(settings: Settings, clock: Clock = utc_now) -> tuple[PrincipalDirectory, Index]:
+    """For ``openhi iam``: the index (migrated) and the principal directory over it; the caller closes the index."""
+    root_key, _ = load_or_create_root_key(settings.access_key_id, settings.secret_access_key, settings.data_dir)
+    index = _open_index(settings.effective_index_url)
+    try:
+        return principal_directory(settings, index, root_key, clock), index
+    except BaseException:
+        index.close()
+        raise
 
 
 def build_services(settings: Settings, clock: Clock = utc_now) -> Services:
     """Open the backends (running index migrations) and the services over them."""
     root_key, generated = load_or_create_root_key(settings.access_key_id, settings.secret_access_key, settings.data_dir)
     index = _open_index(settings.effective_index_url)
+    directory = principal_directory(settings, index, root_key, clock)
     if not settings.blob_url:  # the embedded default lives in the data dir; a given URL must already exist
         (settings.data_dir / "blobs").mkdir(parents=True, exist_ok=True)
     blobs = _open_blobs(settings.effective_blob_url)
     tokens = TokenCodec(token_secret(root_key))
     background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="image-set-writes")
-    locks = Locks(index, clock, background, settings.max_concurrent_image_set_writes)
+    locks = Locks(index, clock, background, write_quotas(settings))
     deletes = ImageSetDeletes(index, blobs, locks)
     return Services(
         index=index,
         blobs=blobs,
         root_key=root_key,
         root_key_generated=generated,
+        directory=directory,
         tokens=tokens,
         datastores=DatastoreService(index, clock, tokens, settings.max_active_datastores),
         lifecycle=DatastoreLifecycle(index, blobs, clock, settings.datastore_transition_seconds),
@@ -168,8 +226,20 @@ def build_services(settings: Settings, clock: Clock = utc_now) -> Services:
         imports=ImportService(index, clock, tokens, settings.max_concurrent_import_jobs),
         runner=import_runner(settings, index, blobs, clock),
         locks=locks,
-        updates=ImageSetUpdates(index, blobs, locks),
-        copies=ImageSetCopies(index, blobs, locks),
+        updates=ImageSetUpdates(
+            index,
+            blobs,
+            locks,
+            max_payload_bytes=settings.max_update_payload_bytes,
+            max_metadata_bytes=settings.max_image_set_metadata_bytes,
+        ),
+        copies=ImageSetCopies(
+            index,
+            blobs,
+            locks,
+            max_frames=settings.max_frames_per_copy,
+            max_metadata_bytes=settings.max_image_set_metadata_bytes,
+        ),
         deletes=deletes,
         background=background,
         search=ImageSetSearch(index, tokens),
@@ -198,21 +268,39 @@ def build(settings: Settings, clock: Clock = utc_now) -> Application:
         ),
         SearchHandlers(services.search),
     )
-    authenticator = SigV4Authenticator(CredentialStore([services.root_key]), clock, settings.clock_skew_seconds)
-    endpoint = AwsEndpoint(handlers, authenticator, settings.max_request_bytes)
+    authenticator = SigV4Authenticator(services.directory, clock, settings.clock_skew_seconds)
+    sts = StsEndpoint(
+        services.directory, SigV4Authenticator(services.directory, clock, settings.clock_skew_seconds, STS_SERVICE)
+    )
     qido_handlers = QidoHandlers(QidoSearch(services.index))
     stow = stow_service(settings, services, clock)
     documents = DocumentCache(DOCUMENT_CACHE_BYTES)  # metadata documents, shared by WADO-RS and rendered
+    routes = build_routes(
+        StowHandlers(stow),
+        WadoHandlers(WadoService(services.index, services.blobs, documents)),
+        qido_handlers,
+        RenderHandlers(Renderer(services.index, services.blobs, documents)),
+    )
+    throttled = throttle(settings, (route.operation for route in routes))
+    endpoint = AwsEndpoint(
+        handlers, authenticator, settings.max_request_bytes, throttle=throttled, region=settings.region
+    )
+    authorizers = AuthorizerRegistry.from_setting(settings.authorizers)
+    oidc = OidcAuthenticator(
+        authorizers,
+        services.directory.role_caller,
+        clock,
+        account_id=settings.account_id,
+        region=settings.region,
+    )
     dicomweb = DicomWebEndpoint(
-        build_routes(
-            StowHandlers(stow),
-            WadoHandlers(WadoService(services.index, services.blobs, documents)),
-            qido_handlers,
-            RenderHandlers(Renderer(services.index, services.blobs, documents)),
-        ),
+        routes,
         authenticator,
         settings.max_stow_request_bytes,
         spool_dir=stow.spool_root,
+        throttle=throttled,
+        region=settings.region,
+        bearer=BearerAuthentication(services.index, oidc),
     )
     app = create_app(
         endpoint,
@@ -222,6 +310,7 @@ def build(settings: Settings, clock: Clock = utc_now) -> Application:
             Periodic("datastore-lifecycle", services.lifecycle.sweep, LIFECYCLE_INTERVAL_SECONDS),
             Periodic("import-jobs", services.runner.tick, IMPORT_POLL_SECONDS),
             Periodic("image-set-write-recovery", services.recovery.sweep, RECOVERY_INTERVAL_SECONDS),
+            Periodic("iam-session-purge", services.directory.purge_expired_sessions, SESSION_PURGE_SECONDS),
             Periodic(
                 "qido-catalog-backfill", CatalogBackfill(services.index, services.blobs).step, CATALOG_BACKFILL_SECONDS
             ),
@@ -230,8 +319,12 @@ def build(settings: Settings, clock: Clock = utc_now) -> Application:
         on_shutdown=[
             services.runner.stop,
             lambda: services.background.shutdown(wait=True),
+            throttled.close,
+            oidc.close,
+            authorizers.close,
             services.index.close,  # last: the steps above may still write (closing twice is harmless)
         ],
         cors_origins=parse_origins(settings.cors_allowed_origins),
+        sts=sts,
     )
     return Application(app, services)

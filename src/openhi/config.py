@@ -36,6 +36,8 @@ class Settings:
     region: str = "us-east-1"
     access_key_id: str = ""  # empty: generated on first start and kept in {data_dir}/credentials.json
     secret_access_key: str = ""
+    iam_file: str = ""  # TOML file of IAM users and roles (read-only principals, docs/iam.md); empty: none
+    iam_cache_seconds: float = 5.0  # how long a resolved access key / role is reused before the index is read again
     max_active_datastores: int = 10
     max_request_bytes: int = 10 * 1024 * 1024
     datastore_transition_seconds: float = 1.0
@@ -43,10 +45,22 @@ class Settings:
     import_workers: int = 0  # worker processes for import jobs; 0: one per CPU core
     import_lease_seconds: float = 30.0  # a job whose process stops renewing this long is taken over
     max_concurrent_import_jobs: int = 100  # SUBMITTED + IN_PROGRESS per data store (guide 22672-22776)
-    max_concurrent_image_set_writes: int = 100  # image sets locked by update / copy / delete per data store
+    # Service quotas (guide 22730-22776); each beyond its limit answers ServiceQuotaExceededException
+    max_concurrent_image_set_updates: int = 100  # UpdateImageSetMetadata requests in flight per data store
+    max_concurrent_image_set_copies: int = 100  # CopyImageSet requests in flight per data store
+    max_concurrent_image_set_deletes: int = 100  # DeleteImageSet requests in flight per data store
+    max_frames_per_copy: int = 1000  # image frames one CopyImageSet request may copy
+    max_update_payload_bytes: int = 10 * 1024  # UpdateImageSetMetadata patch size (beyond: ValidationException)
+    max_image_set_metadata_bytes: int = 50 * 1024 * 1024  # metadata JSON an import, copy or update may produce
+    max_import_files: int = 5000  # files per import job (beyond: the job fails)
+    # Throttling (guide 22777-22816, docs/throttling-and-quotas.md)
+    throttling: bool = True  # the guide's rate + burst per operation; false turns every limit off
+    throttle_rates: str = ""  # JSON overrides: {"GetImageFrame": [2000, 4000], "CopyImageSet": null}
+    throttle_url: str = ""  # redis://host:6379/0 shares buckets across processes and hosts; empty: per process
     image_set_lock_timeout_seconds: float = 300.0  # a write left LOCKED this long by a dead process is recovered
     max_stow_request_bytes: int = 1024 * 1024 * 1024  # STOW-RS bodies (guide 1810: up to 1 GB per request)
     cors_allowed_origins: str = "*"  # comma-separated origins allowed by CORS, "*" for any, "" for none
+    authorizers: str = ""  # JSON: lambdaAuthorizerArn -> "python:module:function" | "https://..." (docs/oidc.md)
     log_level: str = "info"
 
     @property
@@ -61,12 +75,35 @@ class Settings:
 
 
 SECRET_FIELDS = frozenset({"secret_access_key"})
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+NON_NEGATIVE = (
+    "max_concurrent_import_jobs",
+    "max_concurrent_image_set_updates",
+    "max_concurrent_image_set_copies",
+    "max_concurrent_image_set_deletes",
+    "max_frames_per_copy",
+    "max_update_payload_bytes",
+    "max_image_set_metadata_bytes",
+    "max_import_files",
+)
 _FIELD_TYPES: dict[str, Any] = {f.name: f.type for f in fields(Settings)}
+
+
+def _boolean(raw: object) -> bool:
+    """A TOML/JSON boolean, or one of the usual words in an environment variable."""
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in TRUE_WORDS | FALSE_WORDS:
+        return raw.strip().lower() in TRUE_WORDS
+    raise ValueError(raw)
 
 
 def _coerce(name: str, raw: object) -> object:
     kind = _FIELD_TYPES[name]
     try:
+        if kind == "bool":
+            return _boolean(raw)
         if kind == "int":
             if isinstance(raw, bool):
                 raise TypeError
@@ -93,6 +130,11 @@ def _validate(settings: Settings) -> None:
         raise ValidationError("setting 'workers' must be >= 1", field="workers")
     if settings.max_active_datastores < 0:
         raise ValidationError("setting 'max_active_datastores' must be >= 0", field="max_active_datastores")
+    if settings.iam_cache_seconds < 0:
+        raise ValidationError("setting 'iam_cache_seconds' must be >= 0", field="iam_cache_seconds")
+    for name in NON_NEGATIVE:
+        if getattr(settings, name) < 0:
+            raise ValidationError(f"setting {name!r} must be >= 0", field=name)
     if bool(settings.access_key_id) != bool(settings.secret_access_key):
         raise ValidationError(
             "settings 'access_key_id' and 'secret_access_key' must be given together", field="access_key_id"

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from openhi.access import guard
 from openhi.clock import Clock
 from openhi.datastores.model import QUOTA_STATUSES, Datastore, DatastoreStatus, LosslessStorageFormat
 from openhi.errors import ConflictError, NotFoundError, QuotaExceededError, ValidationError
@@ -92,6 +93,9 @@ class DatastoreService:
 
     def create(self, request: CreateDatastoreRequest) -> Datastore:
         """Create a data store in CREATING (or answer the one this client token already created)."""
+        guard.require("CreateDatastore")
+        if request.tags:
+            guard.require("TagResource")
 
         check_tag_count({}, request.tags or {})
 
@@ -130,10 +134,12 @@ class DatastoreService:
 
     def get(self, datastore_id: str) -> Datastore:
         """The data store in whatever status it is (DELETED ones stay readable)."""
+        guard.require("GetDatastore", datastore_id=datastore_id)
         return self._index.run(lambda uow: load_datastore(uow, datastore_id), readonly=True)
 
     def list(self, status: DatastoreStatus | None, next_token: str | None, max_results: int | None) -> DatastorePage:
         """Newest first, ``max_results`` (1..50, default 50) per page, with an opaque continuation token."""
+        guard.require("ListDatastores")
         scope = f"ListDatastores:{status or ''}"
         after = None
         if next_token:
@@ -148,6 +154,7 @@ class DatastoreService:
 
     def delete(self, datastore_id: str) -> Datastore:
         """Start deleting an empty data store; repeated calls answer its current status (idempotent)."""
+        guard.require("DeleteDatastore", datastore_id=datastore_id)
 
         def work(uow: UnitOfWork) -> Datastore:
             datastore = load_datastore(uow, datastore_id)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from openhi.access import guard
 from openhi.blobs.port import BlobStore
 from openhi.datastores.service import load_datastore, require_datastore_id
 from openhi.errors import NotFoundError
@@ -119,9 +120,11 @@ def find_series(
 
     The common path is one indexed statement (image set joined to its latest version row); the data store is
     looked up only when nothing is found, to tell an unknown data store from an unknown series. The document
-    is read after the unit of work: it is immutable under its content-addressed key.
+    is read after the unit of work: it is immutable under its content-addressed key. The caller must be allowed
+    the operation being served on the data store, with this study and series (guide 21725-21750).
     """
     require_datastore_id(datastore_id)
+    guard.require(datastore_id=datastore_id, study_uid=study_uid, series_uid=series_uid)
 
     def work(uow: UnitOfWork) -> tuple[ImageSet, ImageSetVersion]:
         if image_set_id is not None:
@@ -146,6 +149,7 @@ def find_study(
 ) -> list[SeriesView]:
     """Every series of the study: from its primary image sets, or from the named image set only."""
     require_datastore_id(datastore_id)
+    guard.require(datastore_id=datastore_id, study_uid=study_uid)
 
     def work(uow: UnitOfWork) -> list[tuple[ImageSet, ImageSetVersion]]:
         if image_set_id is not None:

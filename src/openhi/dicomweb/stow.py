@@ -37,6 +37,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from openhi.access import guard
 from openhi.blobs.port import BlobStore
 from openhi.clock import Clock
 from openhi.datastores.model import DatastoreStatus, LosslessStorageFormat
@@ -144,7 +145,11 @@ class StowService:
         return datastore.lossless_storage_format
 
     def store(self, datastore_id: str, study_uid: str | None, body: Path, kind: BodyType) -> StowResult:
-        """Store every part of the spooled ``body``; 400 / 404 / 409 errors before anything is stored."""
+        """Store every part of the spooled ``body``; 400 / 404 / 409 errors before anything is stored.
+
+        The caller must be allowed StoreDICOM, or StoreDICOMStudy for ``study_uid`` (guide 21725-21750).
+        """
+        guard.require(datastore_id=datastore_id, study_uid=study_uid)
         target = self.target_format(datastore_id)
         result = StowResult(target_study=study_uid)
         with self._workdir() as workdir:

@@ -15,10 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from openhi.access import guard
 from openhi.blobs.port import BlobStore
 from openhi.errors import ConflictError
 from openhi.ids import new_id
-from openhi.imagesets.copy import CopyPlan, copy_into, grouping_of, parse_copiable, select
+from openhi.imagesets import document
+from openhi.imagesets.copy import MAX_FRAMES_PER_COPY, CopyPlan, copy_into, grouping_of, parse_copiable, select
 from openhi.imagesets.locks import Locks
 from openhi.imagesets.model import FrameRef, ImageSet, ImageSetWorkflowStatus
 from openhi.imagesets.service import load_image_set
@@ -52,10 +54,20 @@ class CopyAccepted:
 class ImageSetCopies:
     """CopyImageSet."""
 
-    def __init__(self, index: Index, blobs: BlobStore, locks: Locks) -> None:
+    def __init__(
+        self,
+        index: Index,
+        blobs: BlobStore,
+        locks: Locks,
+        *,
+        max_frames: int = MAX_FRAMES_PER_COPY,
+        max_metadata_bytes: int = document.MAX_METADATA_BYTES,
+    ) -> None:
         self._index = index
         self._blobs = blobs
         self._locks = locks
+        self._max_frames = max_frames  # guide 22767 (adjustable)
+        self._max_metadata = max_metadata_bytes  # guide 22775 (adjustable)
 
     def _destination(
         self, uow: UnitOfWork, request: CopyRequest, source: ImageSet, selected: dict[str, Any]
@@ -76,6 +88,11 @@ class ImageSetCopies:
 
     def copy(self, request: CopyRequest) -> CopyAccepted:
         """Plan, lock both sides, answer; the rest happens in the background."""
+        guard.require("CopyImageSet", datastore_id=request.datastore_id, image_set_id=request.source_image_set_id)
+        if request.destination_image_set_id is not None:
+            guard.require(
+                "CopyImageSet", datastore_id=request.datastore_id, image_set_id=request.destination_image_set_id
+            )
 
         def work(uow: UnitOfWork) -> tuple[ImageSet, ImageSet, CopyPlan, int, bool]:
             source = load_image_set(uow, request.datastore_id, request.source_image_set_id)
@@ -97,7 +114,9 @@ class ImageSetCopies:
                     datastore_id=request.datastore_id,
                     destination_id=destination.image_set_id,
                     force=request.force,
+                    max_frames=self._max_frames,
                 )
+                document.check_size(plan.document, self._max_metadata)
                 locked_source = self._locks.lock(
                     uow, source, None, ImageSetWorkflowStatus.COPYING_WITH_READ_ONLY_ACCESS
                 )
@@ -105,8 +124,14 @@ class ImageSetCopies:
                 return locked_source, locked_destination, plan, destination.version_id + 1, is_primary
             destination_id = new_id()
             plan = copy_into(
-                selected, None, datastore_id=request.datastore_id, destination_id=destination_id, force=request.force
+                selected,
+                None,
+                datastore_id=request.datastore_id,
+                destination_id=destination_id,
+                force=request.force,
+                max_frames=self._max_frames,
             )
+            document.check_size(plan.document, self._max_metadata)
             locked_source = self._locks.lock(uow, source, None, ImageSetWorkflowStatus.COPYING_WITH_READ_ONLY_ACCESS)
             key = store_document(self._blobs, request.datastore_id, plan.document)
             now = self._locks.now()

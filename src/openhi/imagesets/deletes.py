@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from openhi.access import guard
 from openhi.blobs import keys
 from openhi.blobs.port import BlobStore
 from openhi.imagesets.locks import Locks
@@ -31,6 +32,7 @@ class ImageSetDeletes:
 
     def delete(self, datastore_id: str, image_set_id: str) -> ImageSet:
         """Lock the image set DELETING and release it in the background."""
+        guard.require("DeleteImageSet", datastore_id=datastore_id, image_set_id=image_set_id)
 
         def work(uow: UnitOfWork) -> ImageSet:
             image_set = load_image_set(uow, datastore_id, image_set_id)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from openhi.access import guard
 from openhi.datastores.service import load_datastore
 from openhi.errors import ValidationError
 from openhi.imagesets.model import ImageSet
@@ -90,6 +91,7 @@ class ImageSetSearch:
         max_results: int | None,
     ) -> SearchPage:
         """One page of the image sets of ``datastore_id`` that match ``criteria`` (the validated member)."""
+        guard.require("SearchImageSets", datastore_id=datastore_id)
         query = parse_criteria(criteria)
         if max_results is not None and not 1 <= max_results <= MAX_PAGE_SIZE:
             raise ValidationError(f"maxResults must be between 1 and {MAX_PAGE_SIZE}", field="maxResults")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from openhi.access import guard
 from openhi.blobs import keys
 from openhi.blobs.port import BlobStore
 from openhi.codecs.syntaxes import content_type
@@ -79,6 +80,7 @@ class ImageSetReader:
 
     def get(self, datastore_id: str, image_set_id: str, version_id: str | None = None) -> VersionView:
         """The image set at ``version_id`` (latest when None)."""
+        guard.require("GetImageSet", datastore_id=datastore_id, image_set_id=image_set_id)
 
         def work(uow: UnitOfWork) -> VersionView:
             # GetImageSet keeps answering for a deleted image set (state DELETED, deletedAt); the other reads don't.
@@ -89,6 +91,7 @@ class ImageSetReader:
 
     def metadata(self, datastore_id: str, image_set_id: str, version_id: str | None = None) -> bytes:
         """The version's metadata document, gzip-compressed JSON."""
+        guard.require("GetImageSetMetadata", datastore_id=datastore_id, image_set_id=image_set_id)
 
         def work(uow: UnitOfWork) -> str:
             image_set = _image_set(uow, datastore_id, image_set_id)
@@ -98,6 +101,7 @@ class ImageSetReader:
 
     def frame(self, datastore_id: str, image_set_id: str, frame_id: str) -> Frame:
         """One frame of the image set, as stored."""
+        guard.require("GetImageFrame", datastore_id=datastore_id, image_set_id=image_set_id)
 
         def work(uow: UnitOfWork) -> str:
             _image_set(uow, datastore_id, image_set_id)
@@ -113,6 +117,7 @@ class ImageSetReader:
         self, datastore_id: str, image_set_id: str, next_token: str | None, max_results: int | None
     ) -> VersionPage:
         """Newest version first, paginated."""
+        guard.require("ListImageSetVersions", datastore_id=datastore_id, image_set_id=image_set_id)
         scope = f"ListImageSetVersions:{datastore_id}:{image_set_id}"
         before = int(self._tokens.decode(scope, next_token)["v"]) if next_token else None
         limit = max_results or DEFAULT_PAGE_SIZE

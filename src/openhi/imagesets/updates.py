@@ -13,18 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from openhi.access import guard
 from openhi.blobs.port import BlobStore
 from openhi.errors import NotFoundError, ValidationError
 from openhi.imagesets import document
 from openhi.imagesets.copy import grouping_of
 from openhi.imagesets.locks import Locks
 from openhi.imagesets.model import ImageSet, ImageSetWorkflowStatus
-from openhi.imagesets.patch import apply_updates, parse_patch
+from openhi.imagesets.patch import MAX_PATCH_BYTES, apply_updates, parse_patch
 from openhi.imagesets.service import load_image_set
 from openhi.imagesets.versions import NewVersion, current, load_document, store_document, write_version
 from openhi.index.port import Index, UnitOfWork
-
-MAX_METADATA_BYTES = 50 * 1024 * 1024  # guide 22672-22776: image set metadata at most 50 MB
 
 
 @dataclass(frozen=True)
@@ -50,10 +49,20 @@ class UpdateAccepted:
 class ImageSetUpdates:
     """UpdateImageSetMetadata."""
 
-    def __init__(self, index: Index, blobs: BlobStore, locks: Locks) -> None:
+    def __init__(
+        self,
+        index: Index,
+        blobs: BlobStore,
+        locks: Locks,
+        *,
+        max_payload_bytes: int = MAX_PATCH_BYTES,
+        max_metadata_bytes: int = document.MAX_METADATA_BYTES,
+    ) -> None:
         self._index = index
         self._blobs = blobs
         self._locks = locks
+        self._max_payload = max_payload_bytes  # guide 22770 (adjustable): the patch, ValidationException beyond
+        self._max_metadata = max_metadata_bytes  # guide 22775 (adjustable): ServiceQuotaExceededException beyond
 
     def _new_document(self, uow: UnitOfWork, image_set: ImageSet, request: UpdateRequest) -> dict[str, Any]:
         revert = request.updates.get("revertToVersionId")
@@ -69,8 +78,8 @@ class ImageSetUpdates:
             raise ValidationError("DICOMUpdates needs updatableAttributes or removableAttributes", field="DICOMUpdates")
         result = apply_updates(
             load_document(self._blobs, current(uow, image_set)),
-            parse_patch(updatable, "updatableAttributes") if updatable is not None else None,
-            parse_patch(removable, "removableAttributes") if removable is not None else None,
+            parse_patch(updatable, "updatableAttributes", self._max_payload) if updatable is not None else None,
+            parse_patch(removable, "removableAttributes", self._max_payload) if removable is not None else None,
             force=request.force,
             is_primary=image_set.is_primary,
         )
@@ -78,6 +87,7 @@ class ImageSetUpdates:
 
     def update(self, request: UpdateRequest) -> UpdateAccepted:
         """Validate, lock, answer; the new versions are written in the background."""
+        guard.require("UpdateImageSetMetadata", datastore_id=request.datastore_id, image_set_id=request.image_set_id)
 
         def work(uow: UnitOfWork) -> list[tuple[ImageSet, dict[str, Any]]]:
             main = load_image_set(uow, request.datastore_id, request.image_set_id)
@@ -89,10 +99,7 @@ class ImageSetUpdates:
             for target in targets:
                 new = self._new_document(uow, target, request)
                 new["ImageSetID"], new["DatastoreID"] = target.image_set_id, target.datastore_id
-                if len(document.encode(new)) > MAX_METADATA_BYTES:
-                    raise ValidationError(
-                        "The updated metadata would exceed 50 MB", field="updateImageSetMetadataUpdates"
-                    )
+                document.check_size(new, self._max_metadata)
                 expected = request.latest_version_id if target is main else None
                 planned.append((self._locks.lock(uow, target, expected, ImageSetWorkflowStatus.UPDATING), new))
             return planned

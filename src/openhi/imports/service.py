@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from openhi.access import guard
 from openhi.clock import Clock
 from openhi.datastores.model import DatastoreStatus
 from openhi.datastores.service import load_datastore
@@ -76,6 +77,7 @@ class ImportService:
 
     def start(self, request: StartImportRequest) -> ImportJob:
         """Record a SUBMITTED job (or answer the one this client token already started)."""
+        guard.require("StartDICOMImportJob", datastore_id=request.datastore_id)
         check_uri(request.input_uri, "inputS3Uri")
         check_uri(request.output_uri, "outputS3Uri")
 
@@ -119,6 +121,7 @@ class ImportService:
 
     def get(self, datastore_id: str, job_id: str) -> ImportJob:
         """The job, or ResourceNotFoundException."""
+        guard.require("GetDICOMImportJob", datastore_id=datastore_id)
 
         def work(uow: UnitOfWork) -> ImportJob:
             load_datastore(uow, datastore_id)
@@ -133,6 +136,7 @@ class ImportService:
         self, datastore_id: str, status: JobStatus | None, next_token: str | None, max_results: int | None
     ) -> JobPage:
         """Newest first, paginated with an opaque token."""
+        guard.require("ListDICOMImportJobs", datastore_id=datastore_id)
         scope = f"ListDICOMImportJobs:{datastore_id}:{status or ''}"
         after = None
         if next_token:

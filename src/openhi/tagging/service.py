@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from openhi.access import guard
 from openhi.datastores.model import DatastoreStatus
 from openhi.errors import NotFoundError
 from openhi.ids import ResourceArn
@@ -39,6 +40,7 @@ class TaggingService:
 
     def tag(self, resource_arn: str, tags: Mapping[str, str]) -> None:
         """Add or overwrite tags, keeping the total at most 50."""
+        guard.require("TagResource", resource_arn=resource_arn)
 
         def work(uow: UnitOfWork) -> None:
             arn = self._resolve(uow, resource_arn)
@@ -49,6 +51,7 @@ class TaggingService:
 
     def untag(self, resource_arn: str, keys: Sequence[str]) -> None:
         """Remove the named tags; names that are not set are ignored."""
+        guard.require("UntagResource", resource_arn=resource_arn)
 
         def work(uow: UnitOfWork) -> None:
             arn = self._resolve(uow, resource_arn)
@@ -58,6 +61,7 @@ class TaggingService:
 
     def list(self, resource_arn: str) -> dict[str, str]:
         """Every tag of the resource."""
+        guard.require("ListTagsForResource", resource_arn=resource_arn)
 
         def work(uow: UnitOfWork) -> dict[str, str]:
             arn = self._resolve(uow, resource_arn)

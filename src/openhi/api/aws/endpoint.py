@@ -2,7 +2,8 @@
 
 Order of work per request, each step answering in AWS JSON error format when it fails: read the body
 (bounded by ``max_request_bytes``), verify SigV4, route on method + raw path, parse and validate the
-parameters against the model, run the handler in a worker thread (services are synchronous), serialize.
+parameters against the model, run the handler in a worker thread (services are synchronous) on behalf of the
+authenticated caller (the services authorize it, ``access.guard``), serialize.
 Every answer carries ``x-amzn-RequestId``.
 """
 
@@ -17,12 +18,14 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from openhi.access.guard import RequestAccess, acting_as
 from openhi.api.authn import SigV4Authenticator
 from openhi.api.aws.errors import EdgeError, error_body, to_wire
-from openhi.api.aws.handlers import AwsHandlers
+from openhi.api.aws.handlers import AwsHandlers, Handler
 from openhi.api.aws.protocol import parse_request, serialize_response
 from openhi.api.aws.routing import Router, UnknownOperationError
 from openhi.api.aws.validation import validate_input
+from openhi.throttling.throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +46,30 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _run_as(access: RequestAccess, handler: Handler, params: dict[str, Any]) -> dict[str, Any]:
+    """Run one handler on behalf of the caller: the services authorize against it (``access.guard``)."""
+    with acting_as(access):
+        return handler(params)
+
+
 class AwsEndpoint:
     """Serves the 18 operations of ``medical-imaging`` 2023-07-19."""
 
-    def __init__(self, handlers: AwsHandlers, authenticator: SigV4Authenticator, max_request_bytes: int) -> None:
+    def __init__(
+        self,
+        handlers: AwsHandlers,
+        authenticator: SigV4Authenticator,
+        max_request_bytes: int,
+        *,
+        throttle: Throttle | None = None,
+        region: str = "us-east-1",
+    ) -> None:
         self._handlers = handlers
+        self._region = region  # ARNs of the resources policies are evaluated against
         self._authenticator = authenticator
         self._limit = max_request_bytes
         self._router = Router()
+        self._throttle = throttle or Throttle.off()  # guide 22777-22816: ThrottlingException (429)
 
     async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The endpoint as a plain ASGI app (the router's fallback for every path but /health)."""
@@ -62,12 +81,13 @@ class AwsEndpoint:
         request_id = str(uuid.uuid4())
         try:
             body = await read_body(request, self._limit)
-            self._authenticator.authenticate(request, body)
+            caller = self._authenticator.authenticate(request, body)
             try:
                 match = self._router.match(request.method, request.scope.get("raw_path", b"").decode("latin-1"))
             except UnknownOperationError as exc:
                 raise EdgeError("UnknownOperationException", f"No operation matches {exc}") from exc
             operation = match.operation
+            self._throttle.acquire(operation.name)
             params = parse_request(
                 operation,
                 match.labels,
@@ -76,7 +96,10 @@ class AwsEndpoint:
                 body,
             )
             params = validate_input(operation.input_shape, params)
-            result: dict[str, Any] = await run_in_threadpool(self._handlers.table[operation.name], params)
+            access = RequestAccess(caller, self._region, operation.name)
+            result: dict[str, Any] = await run_in_threadpool(
+                _run_as, access, self._handlers.table[operation.name], params
+            )
             headers, payload = serialize_response(operation, result)
         except ClientDisconnect:
             return Response(status_code=400)

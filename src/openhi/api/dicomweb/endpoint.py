@@ -3,8 +3,10 @@
 Order of work per request, each step answering with a DICOMweb status and a JSON error body when it fails
 (``errors.py``): route on the path (404 when no route matches, 405 with ``Allow`` for a wrong method), take
 the body (a STOW-RS body is streamed to a temporary file and hashed on the way, never held in memory; any
-other body is refused past 64 KiB), verify SigV4 against that hash (guide 1800-1830: the DICOMweb APIs are
-signed like the native API, service ``medical-imaging``), then run the handler. Every answer carries
+other body is refused past 64 KiB), authenticate -- SigV4 against that hash (guide 1800-1830: the DICOMweb APIs
+are signed like the native API, service ``medical-imaging``), or an OIDC bearer token through the data store's
+authorizer (guide 2665-3216) -- then run the handler on behalf of that caller (the services authorize it,
+``access.guard``). Every answer carries
 ``x-amzn-RequestId``. The spooled body is deleted when the handler is done.
 """
 
@@ -17,14 +19,21 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from openhi.access.bearer_auth import BearerAuthentication
+from openhi.access.guard import RequestAccess, acting_as
 from openhi.api.authn import SigV4Authenticator
 from openhi.api.dicomweb.errors import DicomWebError, error_body, to_wire
 from openhi.api.dicomweb.request import DicomWebRequest, SpooledBody, spool_body
 from openhi.api.dicomweb.routes import DicomWebRoute, match
+from openhi.auth.bearer import INVALID_TOKEN, bearer_token
+from openhi.errors import AuthenticationError
+from openhi.iam.principals import Caller
+from openhi.throttling.throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +66,18 @@ class DicomWebEndpoint:
         authenticator: SigV4Authenticator,
         max_stow_bytes: int,
         spool_dir: Path | None = None,
+        *,
+        throttle: Throttle | None = None,
+        region: str = "us-east-1",
+        bearer: BearerAuthentication | None = None,
     ) -> None:
         self._routes = routes
+        self._region = region  # ARNs of the resources policies are evaluated against
+        self._bearer = bearer  # OIDC (guide 2665-3216); None: bearer tokens are refused
         self._authenticator = authenticator
         self._max_stow_bytes = max_stow_bytes
         self._spool_dir = spool_dir
+        self._throttle = throttle or Throttle.off()  # guide 22777-22816: ThrottlingException (429)
 
     async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The endpoint as a plain ASGI app."""
@@ -90,22 +106,29 @@ class DicomWebEndpoint:
                     f"{request.method} is not allowed here",
                     {"Allow": ", ".join(allowed)},
                 )
+            operation = chosen.route.operation
+            datastore_id = prefix.group("datastore")
+            token = bearer_token(request.headers.get("authorization", ""))
             if request.method == "POST":
                 body = await spool_body(request, self._max_stow_bytes, self._spool_dir)
-                identity = self._authenticator.authenticate_digest(request, body.sha256)
+                digest = body.sha256
             else:
-                identity = self._authenticator.authenticate_digest(
-                    request, hashlib.sha256(await _small_body(request)).hexdigest()
-                )
+                digest = hashlib.sha256(await _small_body(request)).hexdigest()
+            if token is None:
+                identity = self._authenticator.authenticate_digest(request, digest)
+            else:
+                identity = await self._authenticate_bearer(datastore_id, operation, token)
+            self._throttle.acquire(operation)
             routed = DicomWebRequest(
                 request=request,
                 request_id=request_id,
-                datastore_id=prefix.group("datastore"),
+                datastore_id=datastore_id,
                 params=dict(chosen.params),
                 identity=identity,
                 body=body,
             )
-            response = await chosen.route.handler(routed)
+            with acting_as(RequestAccess(identity, self._region, operation)):
+                response = await chosen.route.handler(routed)
         except ClientDisconnect:
             return Response(status_code=400)
         except Exception as exc:  # every failure becomes a DICOMweb status with a JSON body
@@ -116,6 +139,12 @@ class DicomWebEndpoint:
                 body.discard()
         response.headers["x-amzn-RequestId"] = request_id
         return response
+
+    async def _authenticate_bearer(self, datastore_id: str, operation: str, token: str) -> Caller:
+        """The OIDC flow, in a worker thread: it reads the index and waits up to 1 s for the authorizer."""
+        if self._bearer is None:
+            raise AuthenticationError(INVALID_TOKEN, "Invalid or expired token: bearer tokens are not enabled")
+        return await run_in_threadpool(self._bearer.authenticate, datastore_id, operation, token)
 
     @staticmethod
     def _error(

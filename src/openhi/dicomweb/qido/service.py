@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from openhi.access import guard
 from openhi.catalog.model import CatalogStudy, InstanceRow, SeriesRow
 from openhi.catalog.query import Level
 from openhi.datastores.service import load_datastore
@@ -44,7 +45,8 @@ class QidoSearch:
         self._index = index
 
     def studies(self, datastore_id: str, pairs: Sequence[tuple[str, str]], base: str) -> list[DicomJson]:
-        """Studies of the data store matching the query, last updated first."""
+        """Studies of the data store matching the query, last updated first (those the caller may see)."""
+        visible = guard.row_filter("SearchDICOMStudies", datastore_id=datastore_id)
         query = parse_query(Level.STUDY, pairs)
 
         def work(uow: UnitOfWork) -> list[CatalogStudy]:
@@ -52,12 +54,14 @@ class QidoSearch:
             return _known(uow, datastore_id, found)
 
         answers = Answers(query, base)
-        return [answers.study(study) for study in self._index.run(work, readonly=True)]
+        found = self._index.run(work, readonly=True)
+        return [answers.study(study) for study in found if visible is None or visible(study.study_uid, None)]
 
     def series(self, datastore_id: str, study_uid: str, pairs: Sequence[tuple[str, str]], base: str) -> list[DicomJson]:
         """Series of a study matching the query, by Series Number."""
         query = parse_query(Level.SERIES, pairs)
         _uid("StudyInstanceUID", study_uid)
+        guard.require("SearchDICOMSeries", datastore_id=datastore_id, study_uid=study_uid)
 
         def work(uow: UnitOfWork) -> list[SeriesRow]:
             found = uow.catalog.search_series(datastore_id, study_uid, query.conditions, query.offset, query.limit)
@@ -79,6 +83,8 @@ class QidoSearch:
         _uid("StudyInstanceUID", study_uid)
         if series_uid is not None:
             _uid("SeriesInstanceUID", series_uid)
+        operation = "SearchDICOMInstances" if series_uid is not None else "SearchDICOMStudyInstances"
+        visible = guard.row_filter(operation, datastore_id=datastore_id, study_uid=study_uid, series_uid=series_uid)
 
         def work(uow: UnitOfWork) -> tuple[list[InstanceRow], list[SeriesRow]]:
             found = uow.catalog.search_instances(
@@ -91,4 +97,8 @@ class QidoSearch:
         found, series = self._index.run(work, readonly=True)
         by_key = {(row.image_set_id, row.series.series_uid): row for row in series}
         answers = Answers(query, base)
-        return [answers.instance(row, by_key) for row in found]
+        return [
+            answers.instance(row, by_key)
+            for row in found
+            if visible is None or visible(row.instance.study_uid, row.instance.series_uid)
+        ]
