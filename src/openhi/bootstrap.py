@@ -38,6 +38,7 @@ from openhi.api.dicomweb.render import RenderHandlers
 from openhi.api.dicomweb.routes import build_routes
 from openhi.api.dicomweb.stow import StowHandlers
 from openhi.api.dicomweb.wado import WadoHandlers
+from openhi.api.observe import CallObserver
 from openhi.api.sts import STS_SERVICE, StsEndpoint
 from openhi.auth.credentials import AccessKey, load_or_create_root_key
 from openhi.authorizers.registry import AuthorizerRegistry
@@ -282,8 +283,14 @@ def build(settings: Settings, clock: Clock = utc_now) -> Application:
         RenderHandlers(Renderer(services.index, services.blobs, documents)),
     )
     throttled = throttle(settings, (route.operation for route in routes))
+    observers: list[CallObserver] = []  # told about every answered call (api/observe.py)
     endpoint = AwsEndpoint(
-        handlers, authenticator, settings.max_request_bytes, throttle=throttled, region=settings.region
+        handlers,
+        authenticator,
+        settings.max_request_bytes,
+        throttle=throttled,
+        region=settings.region,
+        observers=observers,
     )
     authorizers = AuthorizerRegistry.from_setting(settings.authorizers)
     oidc = OidcAuthenticator(
@@ -301,6 +308,7 @@ def build(settings: Settings, clock: Clock = utc_now) -> Application:
         throttle=throttled,
         region=settings.region,
         bearer=BearerAuthentication(services.index, oidc),
+        observers=observers,
     )
     app = create_app(
         endpoint,

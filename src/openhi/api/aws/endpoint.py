@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -25,6 +26,7 @@ from openhi.api.aws.handlers import AwsHandlers, Handler
 from openhi.api.aws.protocol import parse_request, serialize_response
 from openhi.api.aws.routing import Router, UnknownOperationError
 from openhi.api.aws.validation import validate_input
+from openhi.api.observe import CallFacts, CallObserver, notify
 from openhi.throttling.throttle import Throttle
 
 log = logging.getLogger(__name__)
@@ -63,8 +65,10 @@ class AwsEndpoint:
         *,
         throttle: Throttle | None = None,
         region: str = "us-east-1",
+        observers: Sequence[CallObserver] = (),
     ) -> None:
         self._handlers = handlers
+        self._observers = tuple(observers)  # audit trail, metrics (api/observe.py)
         self._region = region  # ARNs of the resources policies are evaluated against
         self._authenticator = authenticator
         self._limit = max_request_bytes
@@ -79,14 +83,17 @@ class AwsEndpoint:
     async def handle(self, request: Request) -> Response:
         """Answer one request."""
         request_id = str(uuid.uuid4())
+        facts = CallFacts(request, request_id, "native")
         try:
             body = await read_body(request, self._limit)
-            caller = self._authenticator.authenticate(request, body)
+            caller = facts.caller = self._authenticator.authenticate(request, body)
             try:
                 match = self._router.match(request.method, request.scope.get("raw_path", b"").decode("latin-1"))
             except UnknownOperationError as exc:
                 raise EdgeError("UnknownOperationException", f"No operation matches {exc}") from exc
             operation = match.operation
+            facts.operation = operation.name
+            facts.datastore_id = match.labels.get("datastoreId")
             self._throttle.acquire(operation.name)
             params = parse_request(
                 operation,
@@ -95,21 +102,25 @@ class AwsEndpoint:
                 {k.lower(): v for k, v in request.headers.items()},
                 body,
             )
-            params = validate_input(operation.input_shape, params)
+            params = facts.request_parameters = validate_input(operation.input_shape, params)
             access = RequestAccess(caller, self._region, operation.name)
             result: dict[str, Any] = await run_in_threadpool(
                 _run_as, access, self._handlers.table[operation.name], params
             )
+            facts.response_elements = result
             headers, payload = serialize_response(operation, result)
         except ClientDisconnect:
+            notify(self._observers, facts.record(400, "ClientDisconnect"))
             return Response(status_code=400)
         except Exception as exc:  # every failure becomes an AWS JSON error; see errors.to_wire
             status, code, message = to_wire(exc, request_id)
             log.info("%s %s -> %s %s", request.method, request.url.path, status, code)
+            notify(self._observers, facts.record(status, code, message))
             return Response(
                 error_body(code, message),
                 status_code=status,
                 media_type="application/json",
                 headers={"x-amzn-RequestId": request_id, "x-amzn-ErrorType": code},
             )
+        notify(self._observers, facts.record(200))
         return Response(payload, status_code=200, headers={"x-amzn-RequestId": request_id, **headers})

@@ -30,6 +30,7 @@ from openhi.api.authn import SigV4Authenticator
 from openhi.api.dicomweb.errors import DicomWebError, error_body, to_wire
 from openhi.api.dicomweb.request import DicomWebRequest, SpooledBody, spool_body
 from openhi.api.dicomweb.routes import DicomWebRoute, match
+from openhi.api.observe import CallFacts, CallObserver, notify
 from openhi.auth.bearer import INVALID_TOKEN, bearer_token
 from openhi.errors import AuthenticationError
 from openhi.iam.principals import Caller
@@ -70,8 +71,10 @@ class DicomWebEndpoint:
         throttle: Throttle | None = None,
         region: str = "us-east-1",
         bearer: BearerAuthentication | None = None,
+        observers: Sequence[CallObserver] = (),
     ) -> None:
         self._routes = routes
+        self._observers = tuple(observers)  # audit trail, metrics (api/observe.py)
         self._region = region  # ARNs of the resources policies are evaluated against
         self._bearer = bearer  # OIDC (guide 2665-3216); None: bearer tokens are refused
         self._authenticator = authenticator
@@ -87,6 +90,13 @@ class DicomWebEndpoint:
     async def handle(self, request: Request) -> Response:
         """Answer one request."""
         request_id = str(uuid.uuid4())
+        facts = CallFacts(request, request_id, "dicomweb")
+        response = await self._serve(request, request_id, facts)
+        code = response.headers.get("x-amzn-ErrorType")
+        notify(self._observers, facts.record(response.status_code, code, None))
+        return response
+
+    async def _serve(self, request: Request, request_id: str, facts: CallFacts) -> Response:
         body: SpooledBody | None = None
         try:
             prefix = PREFIX.match(request.url.path)
@@ -106,8 +116,12 @@ class DicomWebEndpoint:
                     f"{request.method} is not allowed here",
                     {"Allow": ", ".join(allowed)},
                 )
-            operation = chosen.route.operation
-            datastore_id = prefix.group("datastore")
+            operation = facts.operation = chosen.route.operation
+            datastore_id = facts.datastore_id = prefix.group("datastore")
+            facts.request_parameters = {
+                **chosen.params,
+                **({"query": request.url.query} if request.url.query else {}),
+            }
             token = bearer_token(request.headers.get("authorization", ""))
             if request.method == "POST":
                 body = await spool_body(request, self._max_stow_bytes, self._spool_dir)
@@ -118,6 +132,7 @@ class DicomWebEndpoint:
                 identity = self._authenticator.authenticate_digest(request, digest)
             else:
                 identity = await self._authenticate_bearer(datastore_id, operation, token)
+            facts.caller = identity
             self._throttle.acquire(operation)
             routed = DicomWebRequest(
                 request=request,
