@@ -1,0 +1,1 @@
+"""Event sinks: where ``openhi.events.delivery`` sends published events (``port.py`` is what they implement)."""
