@@ -7,11 +7,12 @@ the index adapter is chosen by ``index_url`` (``sqlite:///`` or ``postgresql://`
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,14 +39,19 @@ from openhi.api.dicomweb.render import RenderHandlers
 from openhi.api.dicomweb.routes import build_routes
 from openhi.api.dicomweb.stow import StowHandlers
 from openhi.api.dicomweb.wado import WadoHandlers
+from openhi.api.events import EventsEndpoint
 from openhi.api.observe import CallObserver
 from openhi.api.sts import STS_SERVICE, StsEndpoint
+from openhi.audit import trail as audit_trail
 from openhi.auth.credentials import AccessKey, load_or_create_root_key
 from openhi.authorizers.registry import AuthorizerRegistry
 from openhi.blobs.factory import open_blob_store
 from openhi.blobs.port import BlobStore
 from openhi.clock import Clock, utc_now
 from openhi.config import Settings
+from openhi.crypto.factory import datastore_keys, sealed_store
+from openhi.crypto.keyring import DatastoreKeys
+from openhi.crypto.model import DataKey
 from openhi.datastores.lifecycle import DatastoreLifecycle
 from openhi.datastores.service import DatastoreService
 from openhi.dicomweb.cache import DOCUMENT_CACHE_BYTES, DocumentCache
@@ -55,6 +61,10 @@ from openhi.dicomweb.render import Renderer
 from openhi.dicomweb.retrieve import WadoService
 from openhi.dicomweb.stow import StowService
 from openhi.errors import ValidationError
+from openhi.events.delivery import EventDelivery
+from openhi.events.model import EventOrigin
+from openhi.events.outbox import EventFeed
+from openhi.events.sinks.factory import sinks_from_setting
 from openhi.imagesets.copies import ImageSetCopies
 from openhi.imagesets.deletes import ImageSetDeletes
 from openhi.imagesets.locks import Locks
@@ -68,9 +78,13 @@ from openhi.imports.service import ImportService
 from openhi.imports.workers import process_pool, run_tasks
 from openhi.index.port import Index
 from openhi.index.sql.adapter import SqlIndex
+from openhi.metrics.exporter import open_metrics
 from openhi.search.tokens import TokenCodec
 from openhi.tagging.service import TaggingService
 from openhi.throttling.throttle import Throttle, open_throttle
+from openhi.tiers.locations import archive_blob_url, is_default_local_archive
+from openhi.tiers.policy import TierPolicy
+from openhi.tiers.service import StorageTiers
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +93,7 @@ IMPORT_POLL_SECONDS = 0.5
 RECOVERY_INTERVAL_SECONDS = 2.0
 CATALOG_BACKFILL_SECONDS = 1.0
 SESSION_PURGE_SECONDS = 60.0
+EVENT_PRUNE_SECONDS = 60.0
 
 
 @dataclass
@@ -104,6 +119,8 @@ class Services:
     background: ThreadPoolExecutor
     search: ImageSetSearch
     recovery: WriteRecovery
+    tiers: StorageTiers  # storage tiers: access tracker, mover, sweep (docs/storage-tiers.md)
+    keys: DatastoreKeys  # encryption at rest: each data store's key (docs/encryption.md)
 
 
 @dataclass
@@ -143,7 +160,13 @@ def open_output_store(url: str) -> BlobStore:
     return _open_blobs(url)
 
 
-def import_runner(settings: Settings, index: Index, blobs: BlobStore, clock: Clock) -> ImportRunner:
+def import_runner(
+    settings: Settings,
+    index: Index,
+    blobs: BlobStore,
+    clock: Clock,
+    data_keys: Callable[[str], DataKey | None] | None = None,
+) -> ImportRunner:
     """The import job runner with its pool of worker processes."""
     workers = settings.import_workers or os.cpu_count() or 1
     return ImportRunner(
@@ -160,6 +183,7 @@ def import_runner(settings: Settings, index: Index, blobs: BlobStore, clock: Clo
         limits=ImportLimits(
             max_files=settings.max_import_files, max_metadata_bytes=settings.max_image_set_metadata_bytes
         ),
+        data_keys=data_keys,  # encryption at rest: workers get the data store's key with each task
     )
 
 
@@ -190,6 +214,16 @@ def principal_directory(settings: Settings, index: Index, root_key: AccessKey, c
     return directory
 
 
+def open_datastore_keys(settings: Settings, clock: Clock = utc_now) -> tuple[DatastoreKeys, Index]:
+    """For ``openhi keys``: the index (migrated) and the data store keys over it; the caller closes the index."""
+    index = _open_index(settings.effective_index_url)
+    try:
+        return datastore_keys(settings, index, clock), index
+    except BaseException:
+        index.close()
+        raise
+
+
 def open_directory(settings: Settings, clock: Clock = utc_now) -> tuple[PrincipalDirectory, Index]:
     """For ``openhi iam``: the index (migrated) and the principal directory over it; the caller closes the index."""
     root_key, _ = load_or_create_root_key(settings.access_key_id, settings.secret_access_key, settings.data_dir)
@@ -208,7 +242,10 @@ def build_services(settings: Settings, clock: Clock = utc_now) -> Services:
     directory = principal_directory(settings, index, root_key, clock)
     if not settings.blob_url:  # the embedded default lives in the data dir; a given URL must already exist
         (settings.data_dir / "blobs").mkdir(parents=True, exist_ok=True)
-    blobs = _open_blobs(settings.effective_blob_url)
+    tiers = storage_tiers(settings, index, _open_blobs(settings.effective_blob_url), clock)
+    blobs: BlobStore = tiers.blobs  # Tiered(hot, archive); encryption at rest wraps this one (moves stay below it)
+    keys = datastore_keys(settings, index, clock)  # encryption at rest (docs/encryption.md): the outermost wrapper
+    blobs = sealed_store(blobs, keys)
     tokens = TokenCodec(token_secret(root_key))
     background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="image-set-writes")
     locks = Locks(index, clock, background, write_quotas(settings))
@@ -221,11 +258,11 @@ def build_services(settings: Settings, clock: Clock = utc_now) -> Services:
         directory=directory,
         tokens=tokens,
         datastores=DatastoreService(index, clock, tokens, settings.max_active_datastores),
-        lifecycle=DatastoreLifecycle(index, blobs, clock, settings.datastore_transition_seconds),
+        lifecycle=DatastoreLifecycle(index, blobs, clock, settings.datastore_transition_seconds, keys),
         tagging=TaggingService(index, settings.account_id, settings.region),
-        reader=ImageSetReader(index, blobs, tokens),
+        reader=ImageSetReader(index, blobs, tokens, tiers.tracker),
         imports=ImportService(index, clock, tokens, settings.max_concurrent_import_jobs),
-        runner=import_runner(settings, index, blobs, clock),
+        runner=import_runner(settings, index, blobs, clock, keys.for_write),
         locks=locks,
         updates=ImageSetUpdates(
             index,
@@ -233,6 +270,7 @@ def build_services(settings: Settings, clock: Clock = utc_now) -> Services:
             locks,
             max_payload_bytes=settings.max_update_payload_bytes,
             max_metadata_bytes=settings.max_image_set_metadata_bytes,
+            access=tiers.tracker,
         ),
         copies=ImageSetCopies(
             index,
@@ -240,24 +278,80 @@ def build_services(settings: Settings, clock: Clock = utc_now) -> Services:
             locks,
             max_frames=settings.max_frames_per_copy,
             max_metadata_bytes=settings.max_image_set_metadata_bytes,
+            access=tiers.tracker,
         ),
         deletes=deletes,
         background=background,
         search=ImageSetSearch(index, tokens),
         recovery=WriteRecovery(index, locks, deletes, clock, settings.image_set_lock_timeout_seconds),
+        tiers=tiers,
+        keys=keys,
     )
+
+
+def storage_tiers(settings: Settings, index: Index, hot: BlobStore, clock: Clock) -> StorageTiers:
+    """The storage tiers over the hot blob store and the archive location (docs/storage-tiers.md)."""
+    if is_default_local_archive(settings):  # the embedded default lives in the data dir
+        (settings.data_dir / "archive").mkdir(parents=True, exist_ok=True)
+    try:
+        archive = open_blob_store(archive_blob_url(settings))
+    except ValueError as exc:
+        raise ValidationError(f"setting 'archive_blob_url': {exc}", field="archive_blob_url") from exc
+    archive.check()
+    return StorageTiers.over(index, hot, archive, clock, TierPolicy.days(settings.archive_after_days))
+
+
+def open_storage_tiers(settings: Settings, clock: Clock = utc_now) -> tuple[StorageTiers, Index]:
+    """For ``openhi tiers``: the index (migrated) and the storage tiers over it; the caller closes the index."""
+    index = _open_index(settings.effective_index_url)
+    try:
+        return storage_tiers(settings, index, _open_blobs(settings.effective_blob_url), clock), index
+    except BaseException:
+        index.close()
+        raise
+
+
+def tier_loops(settings: Settings, tiers: StorageTiers) -> list[Periodic]:
+    """Accesses written every ``tier_access_flush_seconds``; the sweep every ``tier_sweep_seconds`` when on."""
+    loops = [Periodic("storage-tier-access", tiers.tracker.flush, settings.tier_access_flush_seconds)]
+    if settings.storage_tiering:
+        loops.append(Periodic("storage-tier-sweep", tiers.sweep.run, settings.tier_sweep_seconds))
+    return loops
 
 
 def stow_service(settings: Settings, services: Services, clock: Clock) -> StowService:
     """STOW-RS over the import worker processes (one code path with import jobs)."""
     return StowService(
-        services.index, services.blobs, settings.effective_blob_url, services.runner.warm_up, run_tasks, clock
+        services.index,
+        services.blobs,
+        settings.effective_blob_url,
+        services.runner.warm_up,
+        run_tasks,
+        clock,
+        data_keys=services.keys.for_write,  # encryption at rest: workers get the data store's key with each task
     )
+
+
+def event_delivery(settings: Settings, index: Index, clock: Clock) -> tuple[EventFeed, EventDelivery, list[Periodic]]:
+    """The event outbox's feed (pull API), the sinks of ``event_sinks`` and their loops (docs/events.md)."""
+    feed = EventFeed(index, EventOrigin(settings.account_id, settings.region), clock, settings.event_retention_days)
+    sinks = sinks_from_setting(settings.event_sinks)
+    delivery = EventDelivery(index, feed, sinks, clock, lease_seconds=settings.event_lease_seconds)
+    loops = [
+        Periodic("events-publish", feed.publish, settings.event_delivery_seconds),
+        Periodic("events-prune", lambda: feed.prune(delivery.delivered_by_every_sink), EVENT_PRUNE_SECONDS),
+        *(
+            Periodic(f"events-sink-{name}", functools.partial(delivery.run, name), settings.event_delivery_seconds)
+            for name in delivery.sink_names
+        ),
+    ]
+    return feed, delivery, loops
 
 
 def build(settings: Settings, clock: Clock = utc_now) -> Application:
     """The services and the ASGI app over them."""
     services = build_services(settings, clock)
+    feed, delivery, event_loops = event_delivery(settings, services.index, clock)
     handlers = AwsHandlers(
         Identity(settings.account_id, settings.region),
         services.datastores,
@@ -278,12 +372,18 @@ def build(settings: Settings, clock: Clock = utc_now) -> Application:
     documents = DocumentCache(DOCUMENT_CACHE_BYTES)  # metadata documents, shared by WADO-RS and rendered
     routes = build_routes(
         StowHandlers(stow),
-        WadoHandlers(WadoService(services.index, services.blobs, documents)),
+        WadoHandlers(WadoService(services.index, services.blobs, documents, access=services.tiers.tracker)),
         qido_handlers,
-        RenderHandlers(Renderer(services.index, services.blobs, documents)),
+        RenderHandlers(Renderer(services.index, services.blobs, documents, services.tiers.tracker)),
     )
     throttled = throttle(settings, (route.operation for route in routes))
     observers: list[CallObserver] = []  # told about every answered call (api/observe.py)
+    audit = audit_trail.from_settings(settings, clock)  # CloudTrail-shaped records (docs/audit.md)
+    if audit is not None:
+        observers.append(audit)
+    metrics = open_metrics(services.index, settings.account_id, clock) if settings.metrics_enabled else None
+    if metrics is not None:  # GET /metrics (docs/metrics.md)
+        observers.append(metrics.calls)
     endpoint = AwsEndpoint(
         handlers,
         authenticator,
@@ -322,17 +422,24 @@ def build(settings: Settings, clock: Clock = utc_now) -> Application:
             Periodic(
                 "qido-catalog-backfill", CatalogBackfill(services.index, services.blobs).step, CATALOG_BACKFILL_SECONDS
             ),
+            *event_loops,
+            *tier_loops(settings, services.tiers),
         ],
-        on_startup=[services.runner.warm_up, stow.sweep_stale],
+        on_startup=[services.runner.warm_up, stow.sweep_stale, *([audit.start] if audit else [])],
         on_shutdown=[
+            delivery.stop,  # first: a webhook backing off gives up its wait
             services.runner.stop,
             lambda: services.background.shutdown(wait=True),
             throttled.close,
             oidc.close,
             authorizers.close,
+            *([audit.close] if audit else []),  # after the requests: uvicorn finished them before
+            services.tiers.tracker.close,  # writes the accesses noted since the last flush
             services.index.close,  # last: the steps above may still write (closing twice is harmless)
         ],
         cors_origins=parse_origins(settings.cors_allowed_origins),
         sts=sts,
+        events=EventsEndpoint(feed, authenticator, region=settings.region, observers=observers),
+        outer_middleware=metrics.middleware if metrics is not None else (),
     )
     return Application(app, services)

@@ -61,6 +61,35 @@ class Settings:
     max_stow_request_bytes: int = 1024 * 1024 * 1024  # STOW-RS bodies (guide 1810: up to 1 GB per request)
     cors_allowed_origins: str = "*"  # comma-separated origins allowed by CORS, "*" for any, "" for none
     authorizers: str = ""  # JSON: lambdaAuthorizerArn -> "python:module:function" | "https://..." (docs/oidc.md)
+    # Audit trail (docs/audit.md): one CloudTrail-shaped NDJSON record per API call
+    audit_enabled: bool = True  # false: no audit records at all
+    audit_data_events: bool = True  # also GetImageFrame and DICOMweb WADO-RS reads (CloudTrail data events)
+    audit_dir: str = ""  # empty: {data_dir}/audit; each server process writes its own files (pid in the name)
+    audit_max_bytes: int = 100 * 1024 * 1024  # a file is rotated before it would exceed this; 0: no size limit
+    audit_rotate_daily: bool = True  # also rotate at the first record of each UTC day
+    audit_keep_files: int = 100  # newest audit files kept in audit_dir (older ones deleted); 0: keep all
+    audit_queue_size: int = 10000  # records waiting for the writer thread; beyond it records are dropped, counted
+    audit_fsync: bool = False  # fsync every written batch; false: flush every batch, fsync at rotation and stop
+    # Events (docs/events.md): every state change in an outbox, delivered to sinks and listed by GET /events
+    event_sinks: str = ""  # JSON list of sinks: {"type": "ndjson"|"webhook"|"nats", ...} (docs/events.md); empty: none
+    event_delivery_seconds: float = 0.2  # how often each sink's delivery loop looks for new events
+    event_lease_seconds: float = 15.0  # a sink whose deliverer died is taken over by another process after this
+    event_retention_days: float = 7.0  # events older than this that every sink delivered are pruned; 0: kept
+    # Storage tiers (guide 23009-23052, docs/storage-tiers.md)
+    storage_tiering: bool = True  # move image sets idle for archive_after_days to the archive tier; false: never
+    archive_after_days: float = 30.0  # days without access (guide 23026-23030) before the archive tier (> 0)
+    archive_blob_url: str = ""  # empty: file://{data_dir}/archive, or s3://bucket/PREFIX-archive beside an s3 blob_url
+    tier_access_flush_seconds: float = 60.0  # accesses are noted in memory and written at most this often (> 0)
+    tier_sweep_seconds: float = 3600.0  # how often each process looks for image sets to move between tiers (> 0)
+    # Encryption at rest (guide 20934-21100, docs/encryption.md)
+    encryption: bool = True  # new data stores get their own key; every object they hold is sealed (AES-256-GCM)
+    master_key_file: str = ""  # master keys (JSON, 0600); empty: {data_dir}/master-keys.json, made at first start
+    kms_provider: str = ""  # provider of customer keys named by kmsKeyArn: "local" or "aws"; empty: none
+    local_kms_path: str = ""  # "local" provider: a directory of 32-byte key files (key/<id>, alias/<name>) or a JSON
+    kms_endpoint_url: str = ""  # "aws" provider: KMS endpoint (LocalStack, moto); empty: the standard AWS config
+    data_key_cache_seconds: float = 60.0  # unwrapped data store keys are reused this long before the index is read
+    # Metrics (docs/metrics.md): GET /metrics, unauthenticated like most exporters: listen on loopback or firewall it
+    metrics_enabled: bool = True  # false: no /metrics route (and no call metrics kept)
     log_level: str = "info"
 
     @property
@@ -130,8 +159,16 @@ def _validate(settings: Settings) -> None:
         raise ValidationError("setting 'workers' must be >= 1", field="workers")
     if settings.max_active_datastores < 0:
         raise ValidationError("setting 'max_active_datastores' must be >= 0", field="max_active_datastores")
+    for name in ("event_delivery_seconds", "event_lease_seconds"):
+        if getattr(settings, name) <= 0:
+            raise ValidationError(f"setting {name!r} must be > 0", field=name)
+    if settings.event_retention_days < 0:
+        raise ValidationError("setting 'event_retention_days' must be >= 0", field="event_retention_days")
     if settings.iam_cache_seconds < 0:
         raise ValidationError("setting 'iam_cache_seconds' must be >= 0", field="iam_cache_seconds")
+    for name in ("archive_after_days", "tier_access_flush_seconds", "tier_sweep_seconds"):  # storage tiers
+        if not getattr(settings, name) > 0:
+            raise ValidationError(f"setting {name!r} must be > 0", field=name)
     for name in NON_NEGATIVE:
         if getattr(settings, name) < 0:
             raise ValidationError(f"setting {name!r} must be >= 0", field=name)

@@ -114,3 +114,17 @@ class BlobNotFoundError(OpenHIError):
     """A blob key has no object behind it (raised by blob adapters)."""
 
     code = "ResourceNotFoundException"
+
+
+class EncryptionKeyError(OpenHIError):
+    """Data at rest cannot be sealed or opened with the key it needs (encryption at rest, docs/encryption.md).
+
+    ``code`` is set per instance: ``KMSAccessDeniedException`` (the customer key named by the data store's
+    kmsKeyArn is missing, disabled or refuses the request) or ``DecryptionFailureException`` (a stored object or a
+    data store key cannot be decrypted: wrong or destroyed key, a master key this process does not hold, a tampered
+    or truncated object). Never answered with undecrypted bytes; both surfaces answer 400 with the message.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code

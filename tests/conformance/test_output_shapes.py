@@ -44,6 +44,7 @@ from botocore.parsers import create_parser
 from botocore.response import StreamingBody
 from botocore.serialize import create_serializer
 from botocore.utils import percent_encode_sequence
+from tests.conformance.conftest import ServerFactory
 from tests.conformance.model_support import (
     REGION,
     SERVICE_NAME,
@@ -73,7 +74,6 @@ FILE_URIS = {"S3Uri": r"file:///.*"}
 # declared member must show up in the scenario; a member listed here that shows up fails too (remove it from
 # the list then).
 _OVERRIDES = "force overrides are not recorded per version yet"
-_TIERS = "storage tiers (guide 23009-23052): OpenHI does not track access yet"
 _FAILED = (
     "only a failed background write (UPDATE_FAILED / COPY_FAILED) sets a message, and no API input makes the "
     "background work fail"
@@ -83,7 +83,6 @@ NOT_YET_EMITTED: dict[str, dict[str, str]] = {
         ".overrides": _OVERRIDES,
         ".overrides.forced": _OVERRIDES,
         ".message": _FAILED,
-        ".lastAccessedAt": _TIERS,
     },
     "ListImageSetVersions": {
         ".imageSetPropertiesList[].overrides": _OVERRIDES,
@@ -97,7 +96,6 @@ NOT_YET_EMITTED: dict[str, dict[str, str]] = {
             "(GetImageSet), never on a version row; " + _FAILED
         ),
     },
-    "SearchImageSets": {".imageSetsMetadataSummaries[].lastAccessedAt": _TIERS},
     "UpdateImageSetMetadata": {
         ".message": "the answer comes before the background work; a failure's message is read with GetImageSet"
     },
@@ -287,6 +285,10 @@ def _drive_imports(raw: RawClient, folder: Path) -> tuple[str, str]:
     assert len(frame_ids) == 2, document
     for frame_id in frame_ids:
         raw.send("GetImageFrame", **ids, imageFrameInformation={"imageFrameId": frame_id})
+    deadline = time.monotonic() + 10.0  # storage tiers: the server writes accesses every 0.1 s (fixture server)
+    while "lastAccessedAt" not in raw.call("GetImageSet", **ids):
+        assert time.monotonic() < deadline, "GetImageFrame did not set lastAccessedAt"
+        time.sleep(0.1)
     return datastore_id, image_set_id
 
 
@@ -467,6 +469,12 @@ def _drive_search(raw: RawClient, folder: Path, datastore_id: str, image_set_id:
     assert by_creation["sort"] == {"sortField": "createdAt", "sortOrder": "ASC"}
     ascending = [summary["createdAt"] for summary in by_creation["imageSetsMetadataSummaries"]]
     assert ascending == sorted(ascending), by_creation
+
+
+@pytest.fixture(scope="module")
+def server(make_server: ServerFactory) -> ServerProcess:
+    """The module's server, writing accesses every 0.1 s (storage tiers) so that lastAccessedAt shows up."""
+    return make_server({"OPENHI_TIER_ACCESS_FLUSH_SECONDS": "0.1"})
 
 
 @pytest.fixture(scope="module")

@@ -325,8 +325,11 @@ def test_concurrent_stows_from_two_server_processes_lose_nothing(
     server: ServerProcess, client: Any, datastore: str
 ) -> None:
     """A second ``openhi serve`` on the same index and blob store (another data dir for its own files)."""
+    shared_master_key = {"OPENHI_MASTER_KEY_FILE": str(server.data_dir / "master-keys.json")}  # docs/encryption.md
     twin = ServerProcess(
-        server.data_dir.parent / "twin", dict(server.env), [*server.args, "--index-url", server.index_url]
+        server.data_dir.parent / "twin",
+        {**server.env, **shared_master_key},
+        [*server.args, "--index-url", server.index_url],
     )
     if "--blob-url" not in server.args:
         twin.args += ["--blob-url", server.blob_url]

@@ -90,7 +90,7 @@ def test_migrating_twice_is_a_no_op(opened: SqlIndex) -> None:
         conn = cast(SqlUnitOfWork, uow).datastores.conn
         return [str(v) for v in conn.execute(text("SELECT version_num FROM alembic_version")).scalars()]
 
-    assert opened.run(versions) == ["0006"]
+    assert opened.run(versions) == ["0010"]
     assert opened.run(lambda uow: uow.datastores.get(kept.datastore_id)) == kept
 
 

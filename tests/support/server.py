@@ -26,6 +26,7 @@ from tests.support.backends import free_port
 ACCESS_KEY_ID = "AKIAOPENHITESTROOT01"
 SECRET_ACCESS_KEY = "openhi-test-secret-key-0123456789abcdefgh"
 BIN = Path(sys.executable).parent
+TEST_KEYRING = Path(__file__).resolve().parents[1] / "data" / "kms" / "test-keyring.json"
 
 
 @dataclass
@@ -146,6 +147,9 @@ def server_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
         "OPENHI_MAX_ACTIVE_DATASTORES": "1000",
         "OPENHI_THROTTLING": "false",
         "OPENHI_LOG_LEVEL": "warning",
+        # Customer keys (kmsKeyArn) from a local keyring holding the tests' KMS key ARN (docs/encryption.md)
+        "OPENHI_KMS_PROVIDER": "local",
+        "OPENHI_LOCAL_KMS_PATH": str(TEST_KEYRING),
     }
     env.update(extra or {})
     return env

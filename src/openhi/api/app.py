@@ -3,6 +3,7 @@
 Around every route sit two middlewares, outermost first: CORS (``cors.py``: answers preflights before any
 authentication and adds the CORS headers to every answer, errors included) and selective gzip
 (``compression.py``: JSON answers only, when the client accepts it).
+Outside both, ``outer_middleware`` handed in by the composition root answers ``GET /metrics`` by itself.
 
 ``/health`` is unauthenticated (for load balancers and orchestrators) and answers 200 only when the
 index and the blob store answer. Periodic work handed in by the composition root (the data store
@@ -30,6 +31,7 @@ from openhi.api.aws.endpoint import AwsEndpoint
 from openhi.api.compression import SelectiveGZipMiddleware
 from openhi.api.cors import cors_middleware
 from openhi.api.dicomweb.endpoint import DicomWebEndpoint, is_dicomweb_path
+from openhi.api.events import EventsEndpoint, is_events_request
 from openhi.api.sts import StsEndpoint, is_sts_request
 
 log = logging.getLogger(__name__)
@@ -62,13 +64,16 @@ def create_app(
     on_shutdown: Sequence[Callable[[], None]] = (),
     cors_origins: tuple[str, ...] = (),
     sts: StsEndpoint | None = None,
+    events: EventsEndpoint | None = None,
+    outer_middleware: Sequence[Middleware] = (),
 ) -> Starlette:
     """Assemble the routes, the middlewares and the lifespan.
 
     ``readiness_checks`` maps a backend's name ("index", "blobs") to a probe that raises when it is down. The
     unauthenticated answer names only the backend; the details (paths, hosts) go to the log.
     ``cors_origins`` is ``cors.parse_origins`` of the setting (empty: no CORS headers). ``sts`` serves the STS
-    Query API (``POST /`` with a form body; the native API has no ``POST /``).
+    Query API (``POST /`` with a form body; the native API has no ``POST /``). ``events`` serves the pull API of
+    events (``GET /events``, docs/events.md).
     """
 
     async def health(request: Request) -> JSONResponse:
@@ -99,10 +104,13 @@ def create_app(
             await dicomweb.asgi(scope, receive, send)
         elif sts is not None and is_sts_request(scope):
             await sts.asgi(scope, receive, send)
+        elif events is not None and is_events_request(scope):  # GET /events: the pull API of events
+            await events.asgi(scope, receive, send)
         else:
             await aws.asgi(scope, receive, send)
 
-    middleware = [*cors_middleware(cors_origins), Middleware(SelectiveGZipMiddleware)]
+    # ``outer_middleware`` (GET /metrics) sits outside CORS and gzip: its answers get neither (metrics/exporter.py).
+    middleware = [*outer_middleware, *cors_middleware(cors_origins), Middleware(SelectiveGZipMiddleware)]
     app = Starlette(routes=[Route("/health", health, methods=["GET"])], middleware=middleware, lifespan=lifespan)
     # /datastore/{id}/studies... is DICOMweb; every other path and method (OPTIONS, PATCH ...) reaches the
     # native API and gets an AWS answer.

@@ -66,6 +66,7 @@ class CallFacts:
     caller: Caller | None = None
     request_parameters: Mapping[str, Any] = field(default_factory=dict)
     response_elements: Mapping[str, Any] | None = None
+    error_message: str | None = None  # set by an edge that answers the error itself
 
     def record(self, status: int, error_code: str | None = None, error_message: str | None = None) -> CallRecord:
         """The finished record."""
@@ -82,7 +83,7 @@ class CallFacts:
             duration_seconds=time.perf_counter() - self.started,
             status=status,
             error_code=error_code,
-            error_message=error_message,
+            error_message=error_message or self.error_message,
             request_parameters=self.request_parameters,
             response_elements=self.response_elements,
         )

@@ -1,5 +1,6 @@
 """``openhi serve`` runs the server; ``openhi config`` prints the effective settings and their sources;
-``openhi iam ...`` manages IAM users, keys, roles and policies in the index (``cli/iam.py``).
+``openhi iam ...`` manages IAM users, keys, roles and policies in the index (``cli/iam.py``); ``openhi tiers sweep``
+runs the storage tier sweep once (``cli/tiers.py``).
 
 Both take the same flags; settings not given as flags come from ``OPENHI_*`` variables, then the TOML
 file, then defaults (see ``openhi.config``). Errors in settings are printed as one line, exit code 2.
@@ -18,6 +19,8 @@ from pathlib import Path
 
 from openhi import __version__
 from openhi.cli.iam import add_iam_commands, run_iam
+from openhi.cli.keys import add_keys_commands, run_keys
+from openhi.cli.tiers import add_tiers_commands, run_tiers
 from openhi.config import Settings, describe, load_settings
 from openhi.errors import OpenHIError
 
@@ -48,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     create = datastore.add_parser("create", parents=[common], help="create a data store and wait until ACTIVE")
     create.add_argument("name")
     add_iam_commands(commands, common)
+    add_keys_commands(commands, common)  # encryption at rest (docs/encryption.md)
+    add_tiers_commands(commands, common)
     return parser
 
 
@@ -94,6 +99,10 @@ def _serve_workers(settings: Settings) -> int:
     if settings.import_workers == 0:
         settings = replace(settings, import_workers=max(1, (os.cpu_count() or 1) // settings.workers))
     os.environ[ENV] = encode_settings(settings)
+    if settings.metrics_enabled:  # every worker's call metrics in one directory, summed by any scrape
+        from openhi.metrics.exporter import prepare_multiprocess
+
+        prepare_multiprocess(settings.data_dir)
     _banner(settings)
     uvicorn.run(
         "openhi.cli.worker_app:create",
@@ -184,6 +193,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(settings)
         if args.command == "iam":
             return run_iam(args, settings)
+        if args.command == "keys":
+            return run_keys(args, settings)
+        if args.command == "tiers":
+            return run_tiers(args, settings)
         return _local(args, settings)
     except OpenHIError as exc:
         print(f"openhi: {exc.message}", file=sys.stderr)

@@ -5,7 +5,8 @@ observe the intermediate status as they would on AWS. Each step is idempotent an
 compare-and-set in the index, so any number of server processes may sweep at once and a sweep cut short
 by a crash is simply finished by the next one (learned from dicom-server's re-runnable cleanup).
 Provisioning writes the data store's descriptor blob; deletion purges every blob under the data store's
-prefix and its tags before marking it DELETED.
+prefix and its tags before marking it DELETED. With encryption at rest, provisioning first gives the data store
+its key (a customer key that cannot be used makes it CREATE_FAILED) and deletion destroys the key.
 """
 
 from __future__ import annotations
@@ -13,12 +14,18 @@ from __future__ import annotations
 import json
 import logging
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from openhi.blobs import keys
 from openhi.blobs.port import BlobStore
 from openhi.clock import Clock
 from openhi.datastores.model import Datastore, DatastoreStatus
+from openhi.errors import EncryptionKeyError
+from openhi.events import emit
 from openhi.index.port import Index, UnitOfWork
+
+if TYPE_CHECKING:
+    from openhi.crypto.keyring import DatastoreKeys
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +46,16 @@ def descriptor(datastore: Datastore) -> bytes:
 class DatastoreLifecycle:
     """Finishes pending data store transitions."""
 
-    def __init__(self, index: Index, blobs: BlobStore, clock: Clock, transition_seconds: float) -> None:
+    def __init__(
+        self,
+        index: Index,
+        blobs: BlobStore,
+        clock: Clock,
+        transition_seconds: float,
+        keys: DatastoreKeys | None = None,  # encryption at rest (docs/encryption.md)
+    ) -> None:
         self._index = index
+        self._keys = keys
         self._blobs = blobs
         self._clock = clock
         self._delay = timedelta(seconds=transition_seconds)
@@ -56,9 +71,20 @@ class DatastoreLifecycle:
 
     def _provision(self, datastore: Datastore) -> None:
         self._blobs.put(keys.datastore_descriptor(datastore.datastore_id), descriptor(datastore))
+        if self._keys is not None:  # encryption at rest: the data store's key exists before it is ACTIVE
+            try:
+                self._keys.provision(datastore)
+            except EncryptionKeyError as exc:  # its customer key (kmsKeyArn) cannot be used: CREATE_FAILED
+                log.warning("datastore %s cannot be created: %s", datastore.datastore_id, exc.message)
+                failed = DatastoreStatus.CREATE_FAILED
+                at = self._clock()
+                self._index.run(
+                    lambda uow: emit.transition_datastore(uow, datastore, DatastoreStatus.CREATING, failed, at)
+                )
+                return
         self._index.run(
-            lambda uow: uow.datastores.transition(
-                datastore.datastore_id, DatastoreStatus.CREATING, DatastoreStatus.ACTIVE, self._clock()
+            lambda uow: emit.transition_datastore(
+                uow, datastore, DatastoreStatus.CREATING, DatastoreStatus.ACTIVE, self._clock()
             )
         )
 
@@ -68,11 +94,12 @@ class DatastoreLifecycle:
 
         def work(uow: UnitOfWork) -> None:
             uow.tags.remove_all_of_datastore(datastore.datastore_id)
-            uow.datastores.transition(
-                datastore.datastore_id, DatastoreStatus.DELETING, DatastoreStatus.DELETED, self._clock()
-            )
+            uow.datastore_keys.remove_all_of_datastore(datastore.datastore_id)  # its key is destroyed with it
+            emit.transition_datastore(uow, datastore, DatastoreStatus.DELETING, DatastoreStatus.DELETED, self._clock())
 
         self._index.run(work)
+        if self._keys is not None:
+            self._keys.forget(datastore.datastore_id)
 
     def sweep(self) -> int:
         """Finish every due transition and return how many moved; failures are logged and retried later."""

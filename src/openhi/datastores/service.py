@@ -20,6 +20,7 @@ from openhi.access import guard
 from openhi.clock import Clock
 from openhi.datastores.model import QUOTA_STATUSES, Datastore, DatastoreStatus, LosslessStorageFormat
 from openhi.errors import ConflictError, NotFoundError, QuotaExceededError, ValidationError
+from openhi.events import emit
 from openhi.ids import is_valid_id, new_id
 from openhi.index.port import DatastorePageKey, Index, UnitOfWork
 from openhi.search.tokens import TokenCodec
@@ -126,6 +127,7 @@ class DatastoreService:
                 lambda_authorizer_arn=request.lambda_authorizer_arn,
             )
             uow.datastores.add(datastore)
+            emit.datastore_changed(uow, datastore)
             if request.tags:
                 uow.tags.put(datastore_id, None, request.tags)
             return datastore
@@ -166,7 +168,7 @@ class DatastoreService:
             if remaining:
                 raise ConflictError(f"Datastore {datastore_id} still holds {remaining} image sets; delete them first")
             now = self._clock()
-            if not uow.datastores.transition(datastore_id, datastore.status, DatastoreStatus.DELETING, now):
+            if not emit.transition_datastore(uow, datastore, datastore.status, DatastoreStatus.DELETING, now):
                 raise ConflictError(f"Datastore {datastore_id} changed status concurrently; retry")
             return datastore.with_status(DatastoreStatus.DELETING, now)
 

@@ -20,6 +20,7 @@ from openhi.errors import NotFoundError
 from openhi.imagesets.model import ImageSet, ImageSetState, ImageSetVersion
 from openhi.imagesets.versions import load_document
 from openhi.index.port import Index, UnitOfWork
+from openhi.tiers.access import NO_ACCESS_RECORDING, AccessRecorder
 
 _READABLE = (ImageSetState.ACTIVE, ImageSetState.LOCKED)
 
@@ -115,6 +116,7 @@ def find_series(
     series_uid: str,
     image_set_id: str | None,
     load: DocumentLoader = load_document,
+    access: AccessRecorder = NO_ACCESS_RECORDING,
 ) -> SeriesView:
     """The series' primary image set (or the named one), at its latest version.
 
@@ -136,6 +138,7 @@ def find_series(
         return found
 
     image_set, version = index.run(work, readonly=True)
+    access.accessed(datastore_id, image_set.image_set_id)  # every WADO-RS retrieval is an access (guide 23028)
     return _view(image_set, version, load(blobs, version), study_uid, series_uid)
 
 
@@ -146,6 +149,7 @@ def find_study(
     study_uid: str,
     image_set_id: str | None,
     load: DocumentLoader = load_document,
+    access: AccessRecorder = NO_ACCESS_RECORDING,
 ) -> list[SeriesView]:
     """Every series of the study: from its primary image sets, or from the named image set only."""
     require_datastore_id(datastore_id)
@@ -164,6 +168,7 @@ def find_study(
         document = load(blobs, version)
         if _study_uid(document) != study_uid:
             continue
+        access.accessed(datastore_id, image_set.image_set_id)  # an access (guide 23028)
         series = document["Study"]["Series"]
         views += [SeriesView(image_set, document, study_uid, uid, version.metadata_key) for uid in series]
     if not views:

@@ -57,6 +57,7 @@ from openhi.dicomweb.windowing import (
 )
 from openhi.errors import NotAcceptableError, NotFoundError
 from openhi.index.port import Index
+from openhi.tiers.access import NO_ACCESS_RECORDING, AccessRecorder
 
 Array = npt.NDArray[Any]
 Dicom = Mapping[str, Any]
@@ -179,10 +180,17 @@ def _image_instances(view: SeriesView) -> list[InstanceView]:
 class Renderer:
     """Plans and renders the images of the rendered and thumbnail resources."""
 
-    def __init__(self, index: Index, blobs: BlobStore, documents: DocumentCache | None = None) -> None:
+    def __init__(
+        self,
+        index: Index,
+        blobs: BlobStore,
+        documents: DocumentCache | None = None,
+        access: AccessRecorder = NO_ACCESS_RECORDING,
+    ) -> None:
         self._index = index
         self._blobs = blobs
         self._documents = documents or DocumentCache(DOCUMENT_CACHE_BYTES)
+        self._access = access  # storage tiers: rendering reads the series (an access, locate.py)
 
     def plan(
         self,
@@ -197,7 +205,14 @@ class Renderer:
         """The images a request names (see the module docstring); 404 / 406 as PS3.18 says."""
         numbers = parse_frame_list(frames) if frames is not None else None
         view = find_series(
-            self._index, self._blobs, datastore_id, study_uid, series_uid, image_set_id, self._documents.load
+            self._index,
+            self._blobs,
+            datastore_id,
+            study_uid,
+            series_uid,
+            image_set_id,
+            self._documents.load,
+            self._access,
         )
         if sop_uid is None:
             instances = _image_instances(view)

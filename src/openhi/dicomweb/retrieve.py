@@ -24,6 +24,7 @@ from openhi.dicomweb.transfer import StoredPixels
 from openhi.errors import NotAcceptableError, NotFoundError
 from openhi.imagesets.model import ImageSetVersion
 from openhi.index.port import Index
+from openhi.tiers.access import NO_ACCESS_RECORDING, AccessRecorder
 
 
 @dataclass(frozen=True)
@@ -62,9 +63,11 @@ class WadoService:
         blobs: BlobStore,
         documents: DocumentCache | None = None,
         header_cache_bytes: int = 32 * 1024 * 1024,
+        access: AccessRecorder = NO_ACCESS_RECORDING,
     ) -> None:
         self._index = index
         self._blobs = blobs
+        self._access = access  # storage tiers: what a URL reaches is accessed (locate.py)
         self._documents = documents or DocumentCache(DOCUMENT_CACHE_BYTES)
         self._headers: HeaderCache = LruCache(header_cache_bytes)
         self.metadata = MetadataWriter()
@@ -74,11 +77,13 @@ class WadoService:
 
     def series(self, datastore_id: str, study_uid: str, series_uid: str, image_set_id: str | None) -> SeriesView:
         """The series (404 when unknown)."""
-        return find_series(self._index, self._blobs, datastore_id, study_uid, series_uid, image_set_id, self._load)
+        return find_series(
+            self._index, self._blobs, datastore_id, study_uid, series_uid, image_set_id, self._load, self._access
+        )
 
     def study(self, datastore_id: str, study_uid: str, image_set_id: str | None) -> list[SeriesView]:
         """Every series of the study (404 when unknown)."""
-        return find_study(self._index, self._blobs, datastore_id, study_uid, image_set_id, self._load)
+        return find_study(self._index, self._blobs, datastore_id, study_uid, image_set_id, self._load, self._access)
 
     @staticmethod
     def instance(view: SeriesView, sop_uid: str) -> Instance:

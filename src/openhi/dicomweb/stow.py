@@ -40,6 +40,7 @@ from pathlib import Path
 from openhi.access import guard
 from openhi.blobs.port import BlobStore
 from openhi.clock import Clock
+from openhi.crypto.model import DataKey
 from openhi.datastores.model import DatastoreStatus, LosslessStorageFormat
 from openhi.dicomweb.stow_multipart import BodyType, SplitPart, split_multipart
 from openhi.dicomweb.stow_parts import (
@@ -102,7 +103,9 @@ class StowService:
         *,
         spool_root: Path | None = None,
         lock_wait_seconds: float = LOCK_WAIT_SECONDS,
+        data_keys: Callable[[str], DataKey | None] | None = None,  # encryption at rest: a data store's key
     ) -> None:
+        self._data_keys = data_keys
         self._index, self._blobs, self._blob_url = index, blobs, blob_url
         self._executor, self._task_fn, self._clock = executor, task_fn, clock
         self._spool_root = (spool_root or Path(tempfile.gettempdir()) / "openhi-stow").resolve()
@@ -227,6 +230,7 @@ class StowService:
         request_id = workdir.name
         executor = self._executor()
         futures: list[tuple[_Pending, Future[list[FileOutcome]]]] = []
+        data_key = self._data_keys(datastore_id) if self._data_keys is not None else None
         for item in pending:
             task = FileTask(
                 job_id=f"stow-{request_id}",
@@ -236,6 +240,7 @@ class StowService:
                 source_url=self._spool_root.as_uri(),
                 blob_url=self._blob_url,
                 target=target,
+                data_key=data_key,
             )
             futures.append((item, executor.submit(self._task_fn, [task])))
         staged: list[tuple[_Pending, StagedInstance]] = []

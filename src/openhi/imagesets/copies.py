@@ -26,6 +26,7 @@ from openhi.imagesets.model import FrameRef, ImageSet, ImageSetWorkflowStatus
 from openhi.imagesets.service import load_image_set
 from openhi.imagesets.versions import NewVersion, current, load_document, store_document, write_version
 from openhi.index.port import Index, UnitOfWork
+from openhi.tiers.access import NO_ACCESS_RECORDING, AccessRecorder
 
 
 @dataclass(frozen=True)
@@ -62,12 +63,14 @@ class ImageSetCopies:
         *,
         max_frames: int = MAX_FRAMES_PER_COPY,
         max_metadata_bytes: int = document.MAX_METADATA_BYTES,
+        access: AccessRecorder = NO_ACCESS_RECORDING,
     ) -> None:
         self._index = index
         self._blobs = blobs
         self._locks = locks
         self._max_frames = max_frames  # guide 22767 (adjustable)
         self._max_metadata = max_metadata_bytes  # guide 22775 (adjustable)
+        self._access = access  # storage tiers: a copy is an access of its source and destination (guide 23029)
 
     def _destination(
         self, uow: UnitOfWork, request: CopyRequest, source: ImageSet, selected: dict[str, Any]
@@ -120,7 +123,9 @@ class ImageSetCopies:
                 locked_source = self._locks.lock(
                     uow, source, None, ImageSetWorkflowStatus.COPYING_WITH_READ_ONLY_ACCESS
                 )
-                locked_destination = self._locks.lock(uow, destination, expected, ImageSetWorkflowStatus.COPYING)
+                locked_destination = self._locks.lock(
+                    uow, destination, expected, ImageSetWorkflowStatus.COPYING, source_image_set_id=source.image_set_id
+                )
                 return locked_source, locked_destination, plan, destination.version_id + 1, is_primary
             destination_id = new_id()
             plan = copy_into(
@@ -151,10 +156,20 @@ class ImageSetCopies:
                 now,
             )
             created = load_image_set(uow, request.datastore_id, destination_id)
-            locked_destination = self._locks.lock(uow, created, None, ImageSetWorkflowStatus.COPYING, count_quota=False)
+            locked_destination = self._locks.lock(
+                uow,
+                created,
+                None,
+                ImageSetWorkflowStatus.COPYING,
+                count_quota=False,
+                source_image_set_id=source.image_set_id,
+            )
             return locked_source, locked_destination, plan, 1, is_primary
 
         source, destination, plan, version_id, is_primary = self._index.run(work)
+        self._access.accessed(source.datastore_id, source.image_set_id)
+        if version_id > 1:  # an existing destination is accessed too (a new one starts in frequent access)
+            self._access.accessed(destination.datastore_id, destination.image_set_id)
         self._locks.finish_later(
             [source, destination],
             lambda: self._finish(source, destination, plan, version_id, is_primary),

@@ -14,6 +14,7 @@ from dataclasses import replace
 from openhi.access import guard
 from openhi.blobs import keys
 from openhi.blobs.port import BlobStore
+from openhi.events import emit
 from openhi.imagesets.locks import Locks
 from openhi.imagesets.model import ImageSet, ImageSetState, ImageSetWorkflowStatus
 from openhi.imagesets.service import load_image_set
@@ -65,14 +66,16 @@ class ImageSetDeletes:
             uow.image_sets.delete_frames(ds_id, is_id)
             uow.catalog.remove_image_set(ds_id, is_id)  # QIDO-RS shows no deleted image set (guide 2214)
             row = uow.image_sets.get(ds_id, is_id) or image_set
-            uow.image_sets.update(
+            emit.replace_image_set(
+                uow,
+                row,
                 replace(
                     row,
                     state=ImageSetState.DELETED,
                     workflow_status=ImageSetWorkflowStatus.DELETED,
                     updated_at=now,
                     deleted_at=now,
-                )
+                ),
             )
 
         self._index.run(finish)

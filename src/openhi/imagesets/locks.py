@@ -23,6 +23,7 @@ from datetime import datetime
 
 from openhi.clock import Clock
 from openhi.errors import ConflictError, OpenHIError, QuotaExceededError
+from openhi.events import emit
 from openhi.imagesets.model import ImageSet, ImageSetState, ImageSetWorkflowStatus
 from openhi.index.port import Index, UnitOfWork
 
@@ -71,8 +72,11 @@ class Locks:
         workflow: ImageSetWorkflowStatus,
         *,
         count_quota: bool = True,
+        source_image_set_id: str | None = None,
     ) -> ImageSet:
-        """Lock ``image_set`` for ``workflow``; ConflictException if it is locked or not at that version."""
+        """Lock ``image_set`` for ``workflow``; ConflictException if it is locked or not at that version.
+
+        ``source_image_set_id``: the image set a COPYING destination copies from (its event names it)."""
         if image_set.state == ImageSetState.LOCKED:
             raise ConflictError(
                 f"Image set {image_set.image_set_id} is locked ({image_set.workflow_status.value}); retry later"
@@ -101,13 +105,16 @@ class Locks:
         )
         if not locked:
             raise ConflictError(f"Image set {image_set.image_set_id} changed concurrently; retry")
-        return _with(image_set, ImageSetState.LOCKED, workflow, now)
+        result = _with(image_set, ImageSetState.LOCKED, workflow, now)
+        emit.image_set_changed(uow, result, source_image_set_id)
+        return result
 
     def unlock(
         self, uow: UnitOfWork, image_set: ImageSet, workflow: ImageSetWorkflowStatus, message: str | None = None
     ) -> None:
         """Back to ACTIVE with ``workflow`` (and a message when it failed)."""
-        uow.image_sets.set_state(
+        now = self._clock()
+        unlocked = uow.image_sets.set_state(
             image_set.datastore_id,
             image_set.image_set_id,
             image_set.version_id,
@@ -115,8 +122,10 @@ class Locks:
             ImageSetState.ACTIVE,
             workflow,
             wire_message(message) if message else None,
-            self._clock(),
+            now,
         )
+        if unlocked:
+            emit.image_set_changed(uow, _with(image_set, ImageSetState.ACTIVE, workflow, now))
 
     def finish_later(
         self, locked: Sequence[ImageSet], work: Callable[[], None], fail: Callable[[str], None]

@@ -42,6 +42,13 @@ class ImageSetWorkflowStatus(StrEnum):
     DELETED = "DELETED"
 
 
+class StorageTier(StrEnum):
+    """Model enum ``StorageTier``: where an image set's bytes live (guide 23009-23052, ``openhi.tiers``)."""
+
+    FREQUENT_ACCESS = "FREQUENT_ACCESS"
+    ARCHIVE_INSTANT_ACCESS = "ARCHIVE_INSTANT_ACCESS"
+
+
 def _text(level: Mapping[str, Any], keyword: str) -> str | None:
     value = level.get(keyword)
     return value if isinstance(value, str) and value else None
@@ -108,6 +115,10 @@ class ImageSet:
     deleted_at: datetime | None = None
     message: str | None = None
     summary: ImageSetSummary | None = None
+    # Storage tiers (guide 23009-23052): written only through ``uow.tiers`` (a new image set starts frequently
+    # accessed and never accessed; ``add`` / ``update`` of the image set row leave both as stored).
+    storage_tier: StorageTier = StorageTier.FREQUENT_ACCESS
+    last_accessed_at: datetime | None = None
 
     @property
     def study_datetime(self) -> str | None:

@@ -20,6 +20,7 @@ from openhi.errors import NotFoundError
 from openhi.imagesets.model import ImageSet, ImageSetState, ImageSetVersion
 from openhi.index.port import Index, UnitOfWork
 from openhi.search.tokens import TokenCodec
+from openhi.tiers.access import NO_ACCESS_RECORDING, AccessRecorder
 
 DEFAULT_PAGE_SIZE = 50
 
@@ -73,10 +74,13 @@ def _version(uow: UnitOfWork, image_set: ImageSet, version_id: str | None) -> Im
 class ImageSetReader:
     """Read use cases of image sets."""
 
-    def __init__(self, index: Index, blobs: BlobStore, tokens: TokenCodec) -> None:
+    def __init__(
+        self, index: Index, blobs: BlobStore, tokens: TokenCodec, access: AccessRecorder = NO_ACCESS_RECORDING
+    ) -> None:
         self._index = index
         self._blobs = blobs
         self._tokens = tokens
+        self._access = access  # storage tiers: metadata and frame reads are accesses (guide 23026-23030)
 
     def get(self, datastore_id: str, image_set_id: str, version_id: str | None = None) -> VersionView:
         """The image set at ``version_id`` (latest when None)."""
@@ -97,7 +101,9 @@ class ImageSetReader:
             image_set = _image_set(uow, datastore_id, image_set_id)
             return _version(uow, image_set, version_id).metadata_key
 
-        return self._blobs.get(self._index.run(work, readonly=True))
+        key = self._index.run(work, readonly=True)
+        self._access.accessed(datastore_id, image_set_id)
+        return self._blobs.get(key)
 
     def frame(self, datastore_id: str, image_set_id: str, frame_id: str) -> Frame:
         """One frame of the image set, as stored."""
@@ -111,6 +117,7 @@ class ImageSetReader:
             return ref.stored_transfer_syntax
 
         syntax = self._index.run(work, readonly=True)
+        self._access.accessed(datastore_id, image_set_id)
         return Frame(self._blobs.get(keys.frame(datastore_id, frame_id)), content_type(syntax))
 
     def versions(

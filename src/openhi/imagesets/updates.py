@@ -24,6 +24,7 @@ from openhi.imagesets.patch import MAX_PATCH_BYTES, apply_updates, parse_patch
 from openhi.imagesets.service import load_image_set
 from openhi.imagesets.versions import NewVersion, current, load_document, store_document, write_version
 from openhi.index.port import Index, UnitOfWork
+from openhi.tiers.access import NO_ACCESS_RECORDING, AccessRecorder
 
 
 @dataclass(frozen=True)
@@ -57,12 +58,14 @@ class ImageSetUpdates:
         *,
         max_payload_bytes: int = MAX_PATCH_BYTES,
         max_metadata_bytes: int = document.MAX_METADATA_BYTES,
+        access: AccessRecorder = NO_ACCESS_RECORDING,
     ) -> None:
         self._index = index
         self._blobs = blobs
         self._locks = locks
         self._max_payload = max_payload_bytes  # guide 22770 (adjustable): the patch, ValidationException beyond
         self._max_metadata = max_metadata_bytes  # guide 22775 (adjustable): ServiceQuotaExceededException beyond
+        self._access = access  # storage tiers: an update is an access of each image set it updates (guide 23029)
 
     def _new_document(self, uow: UnitOfWork, image_set: ImageSet, request: UpdateRequest) -> dict[str, Any]:
         revert = request.updates.get("revertToVersionId")
@@ -105,6 +108,8 @@ class ImageSetUpdates:
             return planned
 
         planned = self._index.run(work)
+        for image_set, _ in planned:
+            self._access.accessed(image_set.datastore_id, image_set.image_set_id)
         self._locks.finish_later(
             [image_set for image_set, _ in planned], lambda: self._write(planned), lambda m: self._fail(planned, m)
         )

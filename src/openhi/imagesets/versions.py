@@ -16,6 +16,7 @@ from openhi.blobs.port import BlobStore
 from openhi.catalog.derive import catalog_of
 from openhi.catalog.model import ImageSetCatalog
 from openhi.dicom.normalize import GroupingKey
+from openhi.events import emit
 from openhi.imagesets import document
 from openhi.imagesets.model import (
     ImageSet,
@@ -90,6 +91,7 @@ def write_version(uow: UnitOfWork, new: NewVersion, now: datetime, job_id: str |
     else:
         uow.image_sets.update(row)
     uow.image_sets.add_version(version)
+    emit.version_written(uow, row)
     if new.catalog is not None:
         if new.is_primary:
             uow.catalog.put_image_set(new.datastore_id, new.image_set_id, new.version_id, new.catalog, now)

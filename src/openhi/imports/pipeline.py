@@ -32,6 +32,8 @@ from openhi.codecs.errors import (
 from openhi.codecs.frames import iter_frame_payloads
 from openhi.codecs.pixels import PixelFormat
 from openhi.codecs.store import PreparedFrame, prepare_frame
+from openhi.crypto.blob_store import SealedBlobStore, SingleKey
+from openhi.crypto.model import DataKey
 from openhi.datastores.model import LosslessStorageFormat
 from openhi.dicom.errors import DicomInputError
 from openhi.dicom.normalize import NormalizedInstance, normalize
@@ -59,6 +61,9 @@ class FileTask:
     target: LosslessStorageFormat
     bulk_threshold: int = 1_048_576
     mappings: tuple[MetadataMapping, ...] = ()
+    # Encryption at rest: the unwrapped key of the data store, for this task only (None: stored in the clear). The
+    # worker seals what it writes with it and never needs the master key or the customer key provider.
+    data_key: DataKey | None = None
 
 
 @dataclass
@@ -178,6 +183,8 @@ def import_file(task: FileTask, open_store: Callable[[str], BlobStore]) -> FileO
     clock = _Clock()
     outcome = FileOutcome(task.seq, task.input_key)
     source, blobs = open_store(task.source_url), open_store(task.blob_url)
+    if task.data_key is not None:
+        blobs = SealedBlobStore(blobs, SingleKey(task.data_key))
     path: Path | None = None
     try:
         path, outcome.size = _fetch(source, task.input_key, clock)

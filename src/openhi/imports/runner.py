@@ -22,8 +22,10 @@ from datetime import timedelta
 
 from openhi.blobs.port import BlobStore
 from openhi.clock import Clock
+from openhi.crypto.model import DataKey
 from openhi.datastores.model import LosslessStorageFormat
 from openhi.errors import OpenHIError
+from openhi.events import emit
 from openhi.imagesets.document import MAX_METADATA_BYTES
 from openhi.imports.commit import assignments_of, commit_group
 from openhi.imports.mappings import mappings_of
@@ -73,7 +75,9 @@ class ImportRunner:
         max_running_jobs: int = 4,
         in_flight: int = 4,
         files_per_task: int = 4,
+        data_keys: Callable[[str], DataKey | None] | None = None,  # encryption at rest: a data store's key
     ) -> None:
+        self._data_keys = data_keys
         self._index, self._blobs, self._blob_url = index, blobs, blob_url
         self._open_input, self._open_output = open_input, open_output
         self._executor_factory = executor
@@ -149,7 +153,7 @@ class ImportRunner:
 
     def _save(self, job: ImportJob) -> ImportJob:
         job = replace(job, updated_at=self._clock())
-        self._index.run(lambda uow: uow.import_jobs.update(job))
+        self._index.run(lambda uow: emit.save_import_job(uow, job))
         return job
 
     def run_job(self, datastore_id: str, job_id: str, progress: Progress | None = None) -> ImportJob:
@@ -228,6 +232,7 @@ class ImportRunner:
         executor = self.warm_up()
         target = self._target_format(job.datastore_id)
         mappings = mappings_of(job.import_configuration)
+        data_key = self._data_keys(job.datastore_id) if self._data_keys is not None else None
         # Files go to the workers a few per task: fewer round trips through the pool's queues, so the workers
         # do not wait for the main process while it records outcomes.
         batches = (pending[i : i + self._files_per_task] for i in range(0, len(pending), self._files_per_task))
@@ -249,6 +254,7 @@ class ImportRunner:
                         self._blob_url,
                         target,
                         mappings=mappings,
+                        data_key=data_key,
                     )
                     for file in batch
                 ]

@@ -18,6 +18,7 @@ from openhi.clock import Clock
 from openhi.datastores.model import DatastoreStatus
 from openhi.datastores.service import load_datastore
 from openhi.errors import ConflictError, NotFoundError, QuotaExceededError, ValidationError
+from openhi.events import emit
 from openhi.ids import new_id
 from openhi.imports.model import ImportJob, JobStatus
 from openhi.index.port import Index, JobPageKey, UnitOfWork
@@ -115,6 +116,7 @@ class ImportService:
                 import_configuration=request.import_configuration,
             )
             uow.import_jobs.add(job)
+            emit.import_job_changed(uow, None, job)
             return job
 
         return self._index.run(work)

@@ -22,12 +22,18 @@ from typing import TYPE_CHECKING, TypeVar
 
 from openhi.datastores.model import Datastore, DatastoreStatus
 from openhi.errors import ConflictError
+from openhi.index import memory_counters
 from openhi.index.memory_catalog import MemoryCatalogRepository
+from openhi.index.memory_counters import MemoryCounterRepository
+from openhi.index.memory_datastore_keys import MemoryDatastoreKeyRepository
+from openhi.index.memory_events import MemoryEventRepository
 from openhi.index.memory_iam import MemoryIamRepository
 from openhi.index.memory_image_sets import MemoryImageSetRepository
 from openhi.index.memory_import_jobs import MemoryImportJobRepository
 from openhi.index.memory_state import MemoryImageSet, MemoryState, utc
+from openhi.index.memory_tiers import MemoryStorageTierRepository
 from openhi.index.port import DatastorePageKey, Index, UnitOfWork
+from openhi.metrics.usage import datastore_status_counter, difference
 
 __all__ = ["MemoryImageSet", "MemoryIndex", "MemoryState", "MemoryUnitOfWork"]
 
@@ -54,6 +60,7 @@ class MemoryDatastoreRepository:
         self.state.datastores[datastore.datastore_id] = replace(
             datastore, created_at=utc(datastore.created_at), updated_at=utc(datastore.updated_at)
         )
+        memory_counters.apply(self.state, datastore.datastore_id, {datastore_status_counter(datastore.status): 1})
 
     def get(self, datastore_id: str) -> Datastore | None:
         return self.state.datastores.get(datastore_id)
@@ -81,6 +88,8 @@ class MemoryDatastoreRepository:
         if current is None or current.status != expected:
             return False
         self.state.datastores[datastore_id] = current.with_status(new, utc(at))
+        moved = difference({datastore_status_counter(expected): 1}, {datastore_status_counter(new): 1})
+        memory_counters.apply(self.state, datastore_id, moved)
         return True
 
 
@@ -125,6 +134,10 @@ class MemoryUnitOfWork:
     import_jobs: MemoryImportJobRepository
     catalog: MemoryCatalogRepository
     iam: MemoryIamRepository
+    counters: MemoryCounterRepository
+    tiers: MemoryStorageTierRepository
+    events: MemoryEventRepository
+    datastore_keys: MemoryDatastoreKeyRepository
 
     @classmethod
     def on(cls, state: MemoryState) -> MemoryUnitOfWork:
@@ -136,6 +149,10 @@ class MemoryUnitOfWork:
             MemoryImportJobRepository(state),
             MemoryCatalogRepository(state),
             MemoryIamRepository(state),
+            MemoryCounterRepository(state),
+            MemoryStorageTierRepository(state),
+            MemoryEventRepository(state),
+            MemoryDatastoreKeyRepository(state),
         )
 
 

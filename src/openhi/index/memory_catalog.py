@@ -19,6 +19,7 @@ from openhi.catalog.query import Condition, matches
 from openhi.catalog.values import instance_value, series_value, study_value
 from openhi.errors import ConflictError
 from openhi.imagesets.model import ImageSetState
+from openhi.index import memory_counters
 from openhi.index.memory_state import MemoryState, utc
 
 
@@ -65,6 +66,7 @@ class MemoryCatalogRepository:
         if datastore_id not in self.state.datastores:
             raise ConflictError(f"Data store {datastore_id} is not in the index")
         touched = self._studies_of(datastore_id, image_set_id) | set(catalog.study_uids)
+        before = memory_counters.catalog_usage(self.state, datastore_id, image_set_id, touched)
         self._drop(datastore_id, image_set_id)
         at = utc(updated_at)
         for series in catalog.series:
@@ -75,11 +77,14 @@ class MemoryCatalogRepository:
             self.state.catalog_instances[key4] = InstanceRow(datastore_id, image_set_id, instance)
         self.state.catalog_versions[(datastore_id, image_set_id)] = version_id
         self._refresh(datastore_id, touched)
+        memory_counters.record_catalog(self.state, datastore_id, image_set_id, touched, before)
 
     def remove_image_set(self, datastore_id: str, image_set_id: str) -> None:
         touched = self._studies_of(datastore_id, image_set_id)
+        before = memory_counters.catalog_usage(self.state, datastore_id, image_set_id, touched)
         self._drop(datastore_id, image_set_id)
         self._refresh(datastore_id, touched)
+        memory_counters.record_catalog(self.state, datastore_id, image_set_id, touched, before)
 
     def uncataloged(self, limit: int) -> list[tuple[str, str, int]]:
         found = sorted(

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from openhi.errors import ConflictError
 from openhi.imagesets.model import FrameRef, ImageSet, ImageSetState, ImageSetVersion, ImageSetWorkflowStatus
-from openhi.index import memory_search
+from openhi.index import memory_counters, memory_search
 from openhi.index.memory_state import MemoryImageSet, MemoryState, utc
 from openhi.search.criteria import SearchCursor, SearchQuery
 
@@ -71,11 +71,15 @@ class MemoryImageSetRepository:
                 f"Image set {image_set.image_set_id} already exists or its data store is not in the index"
             )
         self.state.image_sets[key] = MemoryImageSet.of(image_set)
+        memory_counters.record_image_set(self.state, *key, None)
 
     def update(self, image_set: ImageSet) -> None:
         key = (image_set.datastore_id, image_set.image_set_id)
-        if key in self.state.image_sets:  # as SQL UPDATE: no row, no change
-            self.state.image_sets[key] = MemoryImageSet.of(image_set)
+        current = self.state.image_sets.get(key)
+        if current is not None:  # as SQL UPDATE: no row, no change (and the storage tier columns stay)
+            before = memory_counters.image_set_usage(self.state, *key)
+            self.state.image_sets[key] = MemoryImageSet.of(image_set).keeping_tier(current)
+            memory_counters.record_image_set(self.state, *key, before)
 
     def add_version(self, version: ImageSetVersion) -> None:
         key = (version.datastore_id, version.image_set_id, version.version_id)
@@ -106,7 +110,10 @@ class MemoryImageSetRepository:
         if any(frame.datastore_id not in self.state.datastores for frame in frames):
             raise ConflictError("The data store of the frames is not in the index")
         for frame in frames:
-            self.state.image_set_frames.setdefault((frame.datastore_id, frame.image_set_id, frame.frame_id), frame)
+            key = (frame.datastore_id, frame.image_set_id, frame.frame_id)
+            if key not in self.state.image_set_frames:
+                self.state.image_set_frames[key] = frame
+                memory_counters.add_frame_bytes(self.state, frame.datastore_id, frame.image_set_id, frame.size)
 
     def get_frame(self, datastore_id: str, image_set_id: str, frame_id: str) -> FrameRef | None:
         return self.state.image_set_frames.get((datastore_id, image_set_id, frame_id))
@@ -135,7 +142,9 @@ class MemoryImageSetRepository:
         row = self.state.image_sets.get((datastore_id, image_set_id))
         if row is None or row.version_id != expected_version or row.state not in set(expected_states):
             return False
+        before = memory_counters.image_set_usage(self.state, datastore_id, image_set_id)
         row.state, row.workflow_status, row.message, row.updated_at = state, workflow_status, message, utc(at)
+        memory_counters.record_image_set(self.state, datastore_id, image_set_id, before)
         return True
 
     def update_version(self, version: ImageSetVersion) -> None:
@@ -183,6 +192,7 @@ class MemoryImageSetRepository:
     def delete_frames(self, datastore_id: str, image_set_id: str) -> None:
         for key in [k for k in self.state.image_set_frames if k[0] == datastore_id and k[1] == image_set_id]:
             del self.state.image_set_frames[key]
+        memory_counters.clear_frame_bytes(self.state, datastore_id, image_set_id)
 
     def count_locked(self, datastore_id: str, workflow_status: ImageSetWorkflowStatus | None = None) -> int:
         return sum(

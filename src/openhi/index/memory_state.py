@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from openhi.catalog.model import CatalogStudy, InstanceRow, SeriesRow
+from openhi.crypto.model import StoredDataKey
 from openhi.datastores.model import Datastore
 from openhi.dicom.normalize import GroupingKey
+from openhi.events.model import ChangeEvent, SinkCursor
 from openhi.iam.directory_model import (
     AccessKeyRecord,
     AttachedPolicy,
@@ -29,6 +31,7 @@ from openhi.imagesets.model import (
     ImageSetSummary,
     ImageSetVersion,
     ImageSetWorkflowStatus,
+    StorageTier,
 )
 from openhi.imports.model import ImportFile, ImportJob
 
@@ -72,6 +75,16 @@ class MemoryImageSet:
     deleted_at: datetime | None = None
     message: str | None = None
     summary: ImageSetSummary | None = None
+    # Storage tiers (memory_tiers.py): never taken from an ``ImageSet`` by ``of``, kept by ``keeping_tier``.
+    storage_tier: StorageTier = StorageTier.FREQUENT_ACCESS
+    last_accessed_at: datetime | None = None
+    tier_changed_at: datetime | None = None
+
+    def keeping_tier(self, previous: MemoryImageSet) -> MemoryImageSet:
+        """This row with the storage tier columns of ``previous`` (an update of the row leaves them as stored)."""
+        self.storage_tier, self.last_accessed_at = previous.storage_tier, previous.last_accessed_at
+        self.tier_changed_at = previous.tier_changed_at
+        return self
 
     @classmethod
     def of(cls, image_set: ImageSet) -> MemoryImageSet:
@@ -104,6 +117,8 @@ class MemoryImageSet:
             deleted_at=utc_or_none(self.deleted_at),
             message=self.message,
             summary=self.summary,
+            storage_tier=self.storage_tier,
+            last_accessed_at=utc_or_none(self.last_accessed_at),
         )
 
 
@@ -133,3 +148,14 @@ class MemoryState:
     iam_policies: dict[tuple[PrincipalKind, str, str], InlinePolicy] = field(default_factory=dict)
     iam_attached: dict[tuple[PrincipalKind, str, str], AttachedPolicy] = field(default_factory=dict)
     iam_sessions: dict[str, SessionRecord] = field(default_factory=dict)
+    # Wrapped data store keys (memory_datastore_keys.py, migration 0009): (datastore_id, version) -> key.
+    datastore_keys: dict[tuple[str, int], StoredDataKey] = field(default_factory=dict)
+    # Counters of the resource metrics (memory_counters.py, migration 0008): (datastore_id, counter) -> value, and
+    # what each image set's bytes count as: (datastore_id, image_set_id) -> (bytes of its frames, storage tier).
+    counters: dict[tuple[str, str], int] = field(default_factory=dict)
+    image_set_usage: dict[tuple[str, str], tuple[int, str]] = field(default_factory=dict)
+    # The event outbox (migration 0007): appended events in order with their sequence (None: unpublished),
+    # the highest sequence given, and each sink's cursor.
+    events: list[tuple[ChangeEvent, int | None]] = field(default_factory=list)
+    event_last_sequence: int = 0
+    event_cursors: dict[str, SinkCursor] = field(default_factory=dict)

@@ -16,7 +16,9 @@ from typing import Protocol, TypeVar
 
 from openhi.catalog.model import CatalogStudy, ImageSetCatalog, InstanceRow, SeriesRow
 from openhi.catalog.query import Condition
+from openhi.crypto.model import StoredDataKey, WrappingKind
 from openhi.datastores.model import Datastore, DatastoreStatus
+from openhi.events.model import ChangeEvent, PublishedEvent, SinkCursor
 from openhi.iam.directory_model import (
     AccessKeyRecord,
     AttachedPolicy,
@@ -27,8 +29,16 @@ from openhi.iam.directory_model import (
     SessionRecord,
     User,
 )
-from openhi.imagesets.model import FrameRef, ImageSet, ImageSetState, ImageSetVersion, ImageSetWorkflowStatus
+from openhi.imagesets.model import (
+    FrameRef,
+    ImageSet,
+    ImageSetState,
+    ImageSetVersion,
+    ImageSetWorkflowStatus,
+    StorageTier,
+)
 from openhi.imports.model import FileStatus, ImportFile, ImportJob, JobStatus
+from openhi.metrics.usage import DatastoreUsage, ImportProgress
 from openhi.search.criteria import SearchCursor, SearchQuery
 
 T = TypeVar("T")
@@ -460,6 +470,167 @@ class IamRepository(Protocol):
         ...
 
 
+class EventRepository(Protocol):
+    """The event outbox (``openhi.events``): events appended in the unit of work of their change, published in
+    commit order, and a delivery cursor with a lease per sink.
+
+    ``append`` adds an event without a sequence. ``publish`` (one publisher at a time: the index serializes it on
+    a counter) gives the next sequence numbers, one by one with no gap, to committed unpublished events in the
+    order they were appended, so an event whose transaction commits late is published late, never skipped.
+    """
+
+    def append(self, event: ChangeEvent) -> None:
+        """Add an event to the outbox in this unit of work. Raises ``ConflictError`` if its id is taken."""
+        ...
+
+    def has_unpublished(self) -> bool:
+        """True when a committed event has no sequence yet."""
+        ...
+
+    def publish(self, limit: int) -> int:
+        """Give sequences last+1, last+2 ... to up to ``limit`` unpublished events in append order; how many.
+
+        Publishing is a unit of work of its own: call nothing before it in the same unit of work."""
+        ...
+
+    def last_sequence(self) -> int:
+        """The highest sequence given so far (0 before the first)."""
+        ...
+
+    def published_after(self, sequence: int, limit: int) -> list[PublishedEvent]:
+        """Up to ``limit`` published events with a sequence above ``sequence``, in sequence order."""
+        ...
+
+    def cursor(self, sink: str) -> SinkCursor | None:
+        """The sink's cursor, or None before its first claim."""
+        ...
+
+    def claim(self, sink: str, owner: str, until: datetime, now: datetime) -> SinkCursor | None:
+        """Take or renew the sink's lease (a new sink starts at 0): the cursor when the lease was free, expired or
+        already ``owner``'s; None when another owner holds it."""
+        ...
+
+    def advance(self, sink: str, owner: str, delivered: int) -> bool:
+        """Move the cursor forward to ``delivered`` if ``owner`` holds the lease (never backwards); False if not."""
+        ...
+
+    def release(self, sink: str, owner: str) -> None:
+        """Give up ``owner``'s lease on the sink (no lease of ``owner``: no change)."""
+        ...
+
+    def prune(self, before: datetime, up_to: int, limit: int) -> int:
+        """Forget up to ``limit`` published events older than ``before`` with a sequence <= ``up_to``; how many."""
+        ...
+
+
+@dataclass(frozen=True)
+class ImageSetAccess:
+    """An access to an image set (guide 23022-23040) at ``at``, as the access tracker records it."""
+
+    datastore_id: str
+    image_set_id: str
+    at: datetime
+
+
+class StorageTierRepository(Protocol):
+    """Storage tiers of image sets (guide 23009-23052, ``openhi.tiers``): the tier, the last access and when the
+    tier last changed, kept on the image set row and written only here.
+
+    A new image set is FREQUENT_ACCESS and never accessed; ``ImageSetRepository.add`` / ``update`` never change
+    these. Moves are compare-and-set, so any number of processes may sweep at once.
+    """
+
+    def record_access(self, accesses: Sequence[ImageSetAccess]) -> list[tuple[str, str]]:
+        """Set each image set's last access to the later of the stored one and ``at`` (unknown image sets are
+        ignored); answer (datastore id, image set id) of those among them that are archived and not deleted."""
+        ...
+
+    def idle(self, cutoff: datetime, after: tuple[str, str] | None, limit: int) -> list[ImageSet]:
+        """Up to ``limit`` ACTIVE, FREQUENT_ACCESS image sets of every data store not accessed since before
+        ``cutoff`` (last access, or creation when never accessed, < cutoff), by (datastore id, image set id),
+        strictly after ``after``."""
+        ...
+
+    def accessed_while_archived(self, limit: int) -> list[ImageSet]:
+        """Up to ``limit`` not deleted ARCHIVE_INSTANT_ACCESS image sets accessed after their move to the archive."""
+        ...
+
+    def archive(self, datastore_id: str, image_set_id: str, version_id: int, cutoff: datetime, at: datetime) -> bool:
+        """Compare-and-set FREQUENT_ACCESS -> ARCHIVE_INSTANT_ACCESS at ``at``, only while the image set is ACTIVE at
+        ``version_id`` and still not accessed since before ``cutoff``; True when this call moved it."""
+        ...
+
+    def restore(self, datastore_id: str, image_set_id: str, at: datetime) -> bool:
+        """Compare-and-set ARCHIVE_INSTANT_ACCESS -> FREQUENT_ACCESS at ``at`` unless the image set is deleted or
+        being deleted (workflow DELETING); True when this call moved it."""
+        ...
+
+    def held_elsewhere(
+        self, datastore_id: str, image_set_id: str, tier: StorageTier, frame_ids: Sequence[str], keys: Sequence[str]
+    ) -> set[str]:
+        """Those of ``frame_ids`` and metadata document ``keys`` that another, not deleted image set of the data
+        store in ``tier`` references (frames and documents are shared after CopyImageSet or equal documents)."""
+        ...
+
+
+class CounterRepository(Protocol):
+    """Counters behind the resource metrics (``openhi.metrics.usage``), maintained by the other repositories.
+
+    The repository methods that change counted rows change the counters in the same unit of work: data stores
+    (``add``, ``transition``), image sets (``add``, ``update``, ``set_state``, ``add_frames``, ``delete_frames``)
+    and the catalog (``put_image_set``, ``remove_image_set``). Services never call them for that.
+    """
+
+    def totals(self) -> list[DatastoreUsage]:
+        """The counters of every data store in the index, by data store id."""
+        ...
+
+    def move_tier(self, datastore_id: str, image_set_id: str, tier: str) -> bool:
+        """Count the image set's bytes in storage tier ``tier`` (``usage.STORAGE_TIERS``) from now on; True when
+        it was counted in another tier (the tier service calls this in the unit of work that moves it)."""
+        ...
+
+    def import_progress(self) -> list[ImportProgress]:
+        """Progress of every IN_PROGRESS import job, from its file rows, by job id."""
+        ...
+
+    def recount(self) -> None:
+        """Rebuild every counter from the rows (repair; storage tiers already recorded are kept)."""
+        ...
+
+
+class DatastoreKeyRepository(Protocol):
+    """Wrapped data store keys (``openhi.crypto``, migration 0009): one row per (data store, version)."""
+
+    def add(self, key: StoredDataKey) -> bool:
+        """Insert a key version; False (nothing written) when that version already exists (compare-and-set)."""
+        ...
+
+    def get(self, datastore_id: str, version: int) -> StoredDataKey | None:
+        """One version, or None."""
+        ...
+
+    def current(self, datastore_id: str) -> StoredDataKey | None:
+        """The highest version of the data store's key, or None when it has none."""
+        ...
+
+    def list_of(self, datastore_id: str) -> list[StoredDataKey]:
+        """Every version of the data store's key, oldest first."""
+        ...
+
+    def list_wrapped(self, kind: WrappingKind, other_than: str, limit: int) -> list[StoredDataKey]:
+        """Up to ``limit`` keys wrapped by a key of ``kind`` whose id is not ``other_than`` (by data store, version)."""
+        ...
+
+    def rewrap(self, key: StoredDataKey, expected_wrapping_key_id: str) -> bool:
+        """Replace the wrapped form of ``key``'s version if it is still wrapped by ``expected_wrapping_key_id``."""
+        ...
+
+    def remove_all_of_datastore(self, datastore_id: str) -> int:
+        """Destroy every version of the data store's key; how many were removed."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """The repositories of one transaction."""
 
@@ -480,6 +651,18 @@ class UnitOfWork(Protocol):
 
     @property
     def iam(self) -> IamRepository: ...
+
+    @property
+    def datastore_keys(self) -> DatastoreKeyRepository: ...
+
+    @property
+    def counters(self) -> CounterRepository: ...
+
+    @property
+    def tiers(self) -> StorageTierRepository: ...
+
+    @property
+    def events(self) -> EventRepository: ...
 
 
 class Index(Protocol):

@@ -24,6 +24,8 @@ EXTRA_STATUSES = {
     "UnknownOperationException": 404,
     "RequestEntityTooLarge": 413,
     "ServiceUnavailableException": 503,
+    "KMSAccessDeniedException": 400,  # encryption at rest (errors.EncryptionKeyError): the customer key refuses
+    "DecryptionFailureException": 400,  # encryption at rest: a stored object cannot be decrypted with its key
 }
 
 

@@ -37,8 +37,9 @@ class ImageSetHandlers:
             "message": view.image_set.message if latest else version.message,
             "imageSetArn": image_set_arn(self._region, self._account_id, version.datastore_id, version.image_set_id),
             "isPrimary": version.is_primary,
-            # Storage tiers (guide 23009-23052) are not implemented: everything is frequently accessed.
-            "storageTier": "FREQUENT_ACCESS",
+            # Storage tiers (guide 23009-23052, openhi.tiers): the image set's, whatever version is asked.
+            "storageTier": view.image_set.storage_tier.value,
+            "lastAccessedAt": view.image_set.last_accessed_at,
         }
 
     def get_image_set_metadata(self, params: dict[str, Any]) -> dict[str, Any]:

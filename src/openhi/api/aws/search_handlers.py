@@ -61,8 +61,8 @@ def metadata_summary(hit: SearchHit) -> dict[str, Any]:
         "createdAt": image_set.created_at,
         "updatedAt": image_set.updated_at,
         "isPrimary": image_set.is_primary,
-        # Storage tiers (guide 23009-23052) are not implemented: everything is frequently accessed.
-        "storageTier": "FREQUENT_ACCESS",
+        "storageTier": image_set.storage_tier.value,  # storage tiers (guide 23009-23052, openhi.tiers)
+        "lastAccessedAt": image_set.last_accessed_at,
         "DICOMTags": dicom_tags(hit),
     }
 

@@ -148,6 +148,7 @@ class DicomWebEndpoint:
             return Response(status_code=400)
         except Exception as exc:  # every failure becomes a DICOMweb status with a JSON body
             status, code, message = to_wire(exc, request_id)
+            facts.error_message = message
             return self._error(request, request_id, status, code, message)
         finally:
             if body is not None:

@@ -36,6 +36,8 @@ STATUS_BY_CODE = {
     "AuthorizerCrossAccountAccessException": 424,
     "NotImplementedException": 501,
     "ServiceUnavailableException": 503,
+    "KMSAccessDeniedException": 400,  # encryption at rest: the customer key cannot be used (errors.EncryptionKeyError)
+    "DecryptionFailureException": 400,  # encryption at rest: a stored object cannot be decrypted with its key
 }
 
 

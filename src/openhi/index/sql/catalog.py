@@ -62,6 +62,7 @@ from openhi.catalog.query import (
     normalize_name,
     wildcard_regex,
 )
+from openhi.index.sql import counters
 from openhi.index.sql.schema import (
     catalog_image_sets,
     catalog_instances,
@@ -319,6 +320,7 @@ class SqlCatalogRepository:
         self, datastore_id: str, image_set_id: str, version_id: int, catalog: ImageSetCatalog, updated_at: datetime
     ) -> None:
         touched = self._studies_of(datastore_id, image_set_id) | set(catalog.study_uids)
+        before = counters.catalog_usage(self.conn, datastore_id, image_set_id, touched)
         mine = (catalog_series.c.datastore_id == datastore_id, catalog_series.c.image_set_id == image_set_id)
         self.conn.execute(delete(catalog_series).where(*mine))
         if catalog.series:
@@ -336,14 +338,17 @@ class SqlCatalogRepository:
                 )
             )
         self._refresh(datastore_id, touched)
+        counters.record_catalog(self.conn, datastore_id, image_set_id, touched, before)
 
     def remove_image_set(self, datastore_id: str, image_set_id: str) -> None:
         touched = self._studies_of(datastore_id, image_set_id)
+        before = counters.catalog_usage(self.conn, datastore_id, image_set_id, touched)
         for table in (catalog_series, catalog_instances, catalog_image_sets):
             self.conn.execute(
                 delete(table).where(table.c.datastore_id == datastore_id, table.c.image_set_id == image_set_id)
             )
         self._refresh(datastore_id, touched)
+        counters.record_catalog(self.conn, datastore_id, image_set_id, touched, before)
 
     def uncataloged(self, limit: int) -> list[tuple[str, str, int]]:
         marker = catalog_image_sets

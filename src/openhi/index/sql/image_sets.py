@@ -28,8 +28,9 @@ from openhi.imagesets.model import (
     ImageSetSummary,
     ImageSetVersion,
     ImageSetWorkflowStatus,
+    StorageTier,
 )
-from openhi.index.sql import image_set_search
+from openhi.index.sql import counters, image_set_search
 from openhi.index.sql.schema import (
     GROUPING_COLUMNS,
     SUMMARY_COLUMNS,
@@ -92,6 +93,8 @@ def _image_set(row: Row[Any]) -> ImageSet:
         deleted_at=row.deleted_at,
         message=row.message,
         summary=_summary(mapping),
+        storage_tier=StorageTier(row.storage_tier),  # the tier columns are written by tiers.py only
+        last_accessed_at=row.last_accessed_at,
     )
 
 
@@ -242,8 +245,10 @@ class SqlImageSetRepository:
             None,
             f"Image set {image_set.image_set_id} already exists or its data store is not in the index",
         )
+        counters.record_image_set(self.conn, image_set.datastore_id, image_set.image_set_id, None)
 
     def update(self, image_set: ImageSet) -> None:
+        before = counters.image_set_usage_of(self.conn, image_set.datastore_id, image_set.image_set_id)
         self.conn.execute(
             update(image_sets)
             .where(
@@ -252,6 +257,7 @@ class SqlImageSetRepository:
             )
             .values(_image_set_values(image_set))
         )
+        counters.record_image_set(self.conn, image_set.datastore_id, image_set.image_set_id, before)
 
     def add_version(self, version: ImageSetVersion) -> None:
         values = {
@@ -310,11 +316,13 @@ class SqlImageSetRepository:
             }
             for frame in frames
         ]
+        added = counters.new_frame_bytes(self.conn, frames)  # before the insert, which ignores duplicates
         # executemany (batched by SQLAlchemy) rather than one VALUES list: no bound-parameter limit.
         statement = insert_ignoring_duplicates(
             self.conn, image_set_frames, ["datastore_id", "image_set_id", "frame_id"]
         )
         execute_or_conflict(self.conn, statement, rows, "The data store of the frames is not in the index")
+        counters.add_frame_bytes(self.conn, added)
 
     def get_frame(self, datastore_id: str, image_set_id: str, frame_id: str) -> FrameRef | None:
         row = self.conn.execute(
@@ -349,6 +357,9 @@ class SqlImageSetRepository:
     ) -> bool:
         if not expected_states:
             return False
+        # Only a change to or from DELETED changes what the image set counts for (LOCKED and ACTIVE count alike).
+        counted = state == ImageSetState.DELETED or ImageSetState.DELETED in expected_states
+        before = counters.image_set_usage_of(self.conn, datastore_id, image_set_id) if counted else None
         result = self.conn.execute(
             update(image_sets)
             .where(
@@ -359,6 +370,8 @@ class SqlImageSetRepository:
             )
             .values(state=state.value, workflow_status=workflow_status.value, message=message, updated_at=at)
         )
+        if result.rowcount == 1 and counted:
+            counters.record_image_set(self.conn, datastore_id, image_set_id, before)
         return result.rowcount == 1
 
     def update_version(self, version: ImageSetVersion) -> None:
@@ -420,6 +433,7 @@ class SqlImageSetRepository:
                 image_set_frames.c.datastore_id == datastore_id, image_set_frames.c.image_set_id == image_set_id
             )
         )
+        counters.clear_frame_bytes(self.conn, datastore_id, image_set_id)
 
     def count_locked(self, datastore_id: str, workflow_status: ImageSetWorkflowStatus | None = None) -> int:
         query = (

@@ -25,12 +25,18 @@ from sqlalchemy.exc import IntegrityError
 from openhi.datastores.model import Datastore, DatastoreStatus, LosslessStorageFormat
 from openhi.errors import ConflictError
 from openhi.index.port import DatastorePageKey
+from openhi.index.sql import counters
 from openhi.index.sql.catalog import SqlCatalogRepository
+from openhi.index.sql.counters import SqlCounterRepository
+from openhi.index.sql.datastore_keys import SqlDatastoreKeyRepository
+from openhi.index.sql.events import SqlEventRepository
 from openhi.index.sql.iam import SqlIamRepository
 from openhi.index.sql.image_sets import SqlImageSetRepository
 from openhi.index.sql.import_jobs import SqlImportJobRepository
 from openhi.index.sql.schema import datastores
 from openhi.index.sql.schema import tags as tag_rows
+from openhi.index.sql.tiers import SqlStorageTierRepository
+from openhi.metrics.usage import datastore_status_counter, difference
 
 DATASTORE_LEVEL = ""  # image_set_id of a tag row that belongs to the data store itself
 
@@ -74,6 +80,8 @@ class SqlDatastoreRepository:
             raise ConflictError(
                 f"A data store with id {datastore.datastore_id} or with the same client token already exists"
             ) from exc
+        status = {datastore_status_counter(datastore.status): 1}
+        counters.apply(self.conn, datastore.datastore_id, datastore.datastore_id, status)
 
     def get(self, datastore_id: str) -> Datastore | None:
         row = self.conn.execute(select(datastores).where(datastores.c.datastore_id == datastore_id)).one_or_none()
@@ -124,7 +132,11 @@ class SqlDatastoreRepository:
             .where(datastores.c.datastore_id == datastore_id, datastores.c.status == expected.value)
             .values(status=new.value, updated_at=at)
         )
-        return result.rowcount == 1
+        if result.rowcount != 1:
+            return False
+        moved = difference({datastore_status_counter(expected): 1}, {datastore_status_counter(new): 1})
+        counters.apply(self.conn, datastore_id, datastore_id, moved)
+        return True
 
 
 @dataclass(frozen=True)
@@ -188,6 +200,10 @@ class SqlUnitOfWork:
     import_jobs: SqlImportJobRepository
     catalog: SqlCatalogRepository
     iam: SqlIamRepository
+    counters: SqlCounterRepository
+    tiers: SqlStorageTierRepository
+    events: SqlEventRepository
+    datastore_keys: SqlDatastoreKeyRepository
 
     @classmethod
     def on(cls, conn: Connection) -> SqlUnitOfWork:
@@ -199,4 +215,8 @@ class SqlUnitOfWork:
             SqlImportJobRepository(conn),
             SqlCatalogRepository(conn),
             SqlIamRepository(conn),
+            SqlCounterRepository(conn),
+            SqlStorageTierRepository(conn),
+            SqlEventRepository(conn),
+            SqlDatastoreKeyRepository(conn),
         )

@@ -31,6 +31,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -166,6 +167,10 @@ image_sets = Table(
     *(Column(name, Text, nullable=True) for name in SUMMARY_COLUMNS),
     Column("instance_count", Integer, nullable=False, server_default="0"),
     Column("study_datetime", String(STUDY_DATETIME_LENGTH), nullable=True),
+    # Storage tiers (migration 0010, written only by ``sql/tiers.py``; guide 23009-23052).
+    Column("storage_tier", String(32), nullable=False, server_default="FREQUENT_ACCESS"),
+    Column("last_accessed_at", UtcDateTime, nullable=True),
+    Column("tier_changed_at", UtcDateTime, nullable=True),
     PrimaryKeyConstraint("datastore_id", "image_set_id"),
     Index(None, "datastore_id", "series_instance_uid", "is_primary"),
     Index(None, "datastore_id", "state"),
@@ -176,6 +181,7 @@ image_sets = Table(
     Index(None, "datastore_id", "study_datetime", "image_set_id"),
     Index(None, "datastore_id", "updated_at", "image_set_id"),
     Index(None, "datastore_id", "created_at", "image_set_id"),
+    Index(None, "storage_tier", "last_accessed_at"),  # the tier sweep (0010)
 )
 
 # Immutable versions of an image set; the metadata document itself is a blob (``metadata_key``).
@@ -474,4 +480,83 @@ iam_sessions = Table(
     Column("source_arn", Text, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("expires_at", UtcDateTime, nullable=False, index=True),
+)
+
+# -- counters of the resource metrics (openhi.metrics.usage, sql/counters.py, migration 0008) ---------------------
+# A counter's value is the sum of its slots: a change adds to the slot of the image set it is about, so concurrent
+# commits in one data store rarely update the same row (no serialization failure on one hot row).
+COUNTER_NAME_LENGTH = 64
+index_counters = Table(
+    "index_counters",
+    metadata,
+    _datastore_ref(),
+    Column("name", String(COUNTER_NAME_LENGTH), nullable=False),
+    Column("slot", Integer, nullable=False),
+    Column("value", BigInteger, nullable=False),
+    PrimaryKeyConstraint("datastore_id", "name", "slot"),
+)
+
+# What each image set's bytes count as: the size of the frames it references and the storage tier they count in.
+image_set_usage = Table(
+    "image_set_usage",
+    metadata,
+    _datastore_ref(),
+    _id("image_set_id"),
+    Column("size", BigInteger, nullable=False),
+    Column("tier", String(32), nullable=False),
+    PrimaryKeyConstraint("datastore_id", "image_set_id"),
+)
+
+# The event outbox (openhi.events, migration 0007). ``id`` is the append order (an identity: gaps are fine);
+# ``sequence`` is the published order, given by one publisher at a time from the ``event_sequence`` counter to
+# committed rows only, so it has no gap and never goes back. No foreign key: an event outlives its resource.
+EVENT_ID_LENGTH = 36  # a version-4 UUID in its text form
+EVENT_SINK_LENGTH = 200
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("sequence", BigInteger, nullable=True, unique=True),
+    Column("event_id", String(EVENT_ID_LENGTH), nullable=False, unique=True),
+    Column("detail_type", String(64), nullable=False),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("datastore_id", String(ID_LENGTH), nullable=False),
+    Column("image_set_id", String(ID_LENGTH), nullable=True),
+    Column("source_image_set_id", String(ID_LENGTH), nullable=True),
+    Column("detail", Text, nullable=False),  # JSON object, the detail fields after imagingVersion
+    Index(
+        "ix_events_unpublished", "id", postgresql_where=text("sequence IS NULL"), sqlite_where=text("sequence IS NULL")
+    ),
+)
+
+event_sequence = Table(
+    "event_sequence",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # the one row, id 1
+    Column("last", BigInteger, nullable=False),
+)
+
+event_cursors = Table(
+    "event_cursors",
+    metadata,
+    Column("sink", String(EVENT_SINK_LENGTH), primary_key=True, nullable=False),
+    Column("delivered", BigInteger, nullable=False),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", UtcDateTime, nullable=True),
+)
+
+# Wrapped data store keys of encryption at rest (migration 0009, ``openhi.crypto``): one row per version of a data
+# store's key; ``wrapped`` is the key encrypted by the master key (MASTER) or by the customer key (CUSTOMER, its
+# ARN in ``wrapping_key_id``). Destroyed (the rows deleted) when the data store is deleted.
+datastore_keys = Table(
+    "datastore_keys",
+    metadata,
+    _datastore_ref(),
+    Column("version", Integer, nullable=False),
+    Column("wrapped", LargeBinary, nullable=False),
+    Column("wrapping_kind", String(16), nullable=False),
+    Column("wrapping_key_id", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("legacy_plaintext", Boolean, nullable=False),
+    PrimaryKeyConstraint("datastore_id", "version"),
 )
