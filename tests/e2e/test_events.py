@@ -5,7 +5,7 @@ guide's examples.
 Data stores: CreateDatastore / DeleteDatastore. Import jobs: StartDICOMImportJob (a completed and a failed job).
 Image sets: created and updated by import jobs and by STOW-RS, UpdateImageSetMetadata, CopyImageSet, DeleteImageSet,
 and the failures a dead process leaves (an update or copy ended by the recovery sweep). "Data Store Creation Failed"
-has no API flow (creation cannot fail in OpenHI); its structure is checked in tests/unit/test_event_catalogue.py.
+comes from a data store whose customer key (kmsKeyArn) the key provider does not hold.
 """
 
 from __future__ import annotations
@@ -100,6 +100,24 @@ def test_data_store_lifecycle_events(client: Any, server: ServerProcess) -> None
             "datastoreStatus": status,
         }
     assert len({event["id"] for event in mine}) == 4
+
+
+def test_data_store_creation_failed_event(client: Any, server: ServerProcess) -> None:
+    started = datetime.now(UTC)
+    unknown_key = "arn:aws:kms:us-east-1:123456789012:key/99999999-8888-7777-6666-555555555555"  # not in the keyring
+    datastore_id = client.create_datastore(datastoreName="events-failed", kmsKeyArn=unknown_key)["datastoreId"]
+    arn = wait_for_status(client, datastore_id, "CREATE_FAILED")["datastoreArn"]
+    events = wait_for_feed(server, lambda all_: len(about(all_, "datastoreId", datastore_id)) >= 2)
+    mine = about(events, "datastoreId", datastore_id)
+    assert kinds(mine) == ["Data Store Creating", "Data Store Creation Failed"]
+    check_all(mine, started)
+    assert mine[1]["resources"] == [arn]
+    assert mine[1]["detail"] == {
+        "imagingVersion": "1.0",
+        "datastoreId": datastore_id,
+        "datastoreName": "events-failed",
+        "datastoreStatus": "CREATE_FAILED",
+    }
 
 
 def test_import_job_and_image_set_events(client: Any, server: ServerProcess, datastore: str, tmp_path: Path) -> None:
