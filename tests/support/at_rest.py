@@ -12,8 +12,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import boto3
-
+from tests.e2e.import_helpers import s3_client
 from tests.support.backends import S3Server
 from tests.support.server import BIN, ServerProcess
 
@@ -29,16 +28,6 @@ def keys_json(server: ServerProcess, *args: str) -> Any:
     result = keys_cli(server, *args)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
-
-
-def _s3(s3: S3Server) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=s3.endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    )
 
 
 def stored_objects(server: ServerProcess, s3: S3Server | None) -> dict[str, bytes]:
@@ -57,7 +46,7 @@ def stored_objects(server: ServerProcess, s3: S3Server | None) -> dict[str, byte
     assert s3 is not None
     assert url.startswith("s3://")
     bucket = url.removeprefix("s3://").split("/", 1)[0]
-    client = _s3(s3)
+    client = s3_client(s3)
     found: dict[str, bytes] = {}
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         for item in page.get("Contents", []):
@@ -73,7 +62,7 @@ def raw_object(server: ServerProcess, s3: S3Server | None, key: str) -> bytes:
     assert s3 is not None
     bucket, _, prefix = url.removeprefix("s3://").partition("/")
     full = f"{prefix.strip('/')}/{key}" if prefix.strip("/") else key
-    body: bytes = _s3(s3).get_object(Bucket=bucket, Key=full)["Body"].read()
+    body: bytes = s3_client(s3).get_object(Bucket=bucket, Key=full)["Body"].read()
     return body
 
 

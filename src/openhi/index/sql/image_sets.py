@@ -407,25 +407,7 @@ class SqlImageSetRepository:
     def _used_elsewhere(
         self, table: Any, column: str, datastore_id: str, image_set_id: str, values: Sequence[str]
     ) -> set[str]:
-        """Those of ``values`` in ``table.column`` for another, not deleted image set of the data store."""
-        found: set[str] = set()
-        owner = (image_sets.c.datastore_id == table.c.datastore_id) & (
-            image_sets.c.image_set_id == table.c.image_set_id
-        )
-        for chunk in image_set_search.chunks(values):
-            query = (
-                select(table.c[column])
-                .join(image_sets, owner)
-                .where(
-                    table.c.datastore_id == datastore_id,
-                    table.c[column].in_(chunk),
-                    table.c.image_set_id != image_set_id,
-                    image_sets.c.state != DELETED_IMAGE_SET,
-                )
-                .distinct()
-            )
-            found.update(str(value) for value in self.conn.execute(query).scalars())
-        return found
+        return used_elsewhere(self.conn, table, column, datastore_id, image_set_id, values)
 
     def delete_frames(self, datastore_id: str, image_set_id: str) -> None:
         self.conn.execute(
@@ -460,3 +442,33 @@ class SqlImageSetRepository:
     ) -> list[tuple[ImageSet, ImageSetVersion]]:
         params = {"datastore_id": datastore_id, "study_instance_uid": study_instance_uid}
         return [_image_set_and_version(row) for row in self.conn.execute(_STUDY_WITH_VERSIONS, params)]
+
+
+def used_elsewhere(
+    conn: Connection,
+    table: Any,
+    column: str,
+    datastore_id: str,
+    image_set_id: str,
+    values: Sequence[str],
+    *conditions: Any,
+) -> set[str]:
+    """Those of ``values`` in ``table.column`` for another, not deleted image set of the data store (that also
+    meets ``conditions`` on ``image_sets``, e.g. a storage tier)."""
+    found: set[str] = set()
+    owner = (image_sets.c.datastore_id == table.c.datastore_id) & (image_sets.c.image_set_id == table.c.image_set_id)
+    for chunk in image_set_search.chunks(values):
+        query = (
+            select(table.c[column])
+            .join(image_sets, owner)
+            .where(
+                table.c.datastore_id == datastore_id,
+                table.c[column].in_(chunk),
+                table.c.image_set_id != image_set_id,
+                image_sets.c.state != DELETED_IMAGE_SET,
+                *conditions,
+            )
+            .distinct()
+        )
+        found.update(str(value) for value in conn.execute(query).scalars())
+    return found

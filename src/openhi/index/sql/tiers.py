@@ -18,8 +18,8 @@ from sqlalchemy import Connection, and_, bindparam, or_, select, tuple_, update
 
 from openhi.imagesets.model import ImageSet, ImageSetState, ImageSetWorkflowStatus, StorageTier
 from openhi.index.port import ImageSetAccess
-from openhi.index.sql.image_set_search import IN_CLAUSE_CHUNK, chunks
-from openhi.index.sql.image_sets import DELETED_IMAGE_SET, _image_set
+from openhi.index.sql.image_set_search import IN_CLAUSE_CHUNK
+from openhi.index.sql.image_sets import DELETED_IMAGE_SET, _image_set, used_elsewhere
 from openhi.index.sql.schema import image_set_frames, image_set_versions, image_sets
 
 FREQUENT = StorageTier.FREQUENT_ACCESS.value
@@ -131,22 +131,5 @@ class SqlStorageTierRepository:
         self, table: Any, column: str, datastore_id: str, image_set_id: str, tier: StorageTier, values: Sequence[str]
     ) -> set[str]:
         """Those of ``values`` in ``table.column`` for another, not deleted image set of the data store in ``tier``."""
-        found: set[str] = set()
-        owner = (image_sets.c.datastore_id == table.c.datastore_id) & (
-            image_sets.c.image_set_id == table.c.image_set_id
-        )
-        for chunk in chunks(values):
-            query = (
-                select(table.c[column])
-                .join(image_sets, owner)
-                .where(
-                    table.c.datastore_id == datastore_id,
-                    table.c[column].in_(chunk),
-                    table.c.image_set_id != image_set_id,
-                    image_sets.c.state != DELETED_IMAGE_SET,
-                    image_sets.c.storage_tier == tier.value,
-                )
-                .distinct()
-            )
-            found.update(str(value) for value in self.conn.execute(query).scalars())
-        return found
+        tier_is = image_sets.c.storage_tier == tier.value
+        return used_elsewhere(self.conn, table, column, datastore_id, image_set_id, values, tier_is)
