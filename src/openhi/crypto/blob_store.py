@@ -3,7 +3,7 @@
 Wraps any ``BlobStore`` (local files, S3, memory, a tiered store: it must be the outermost wrapper, so the stores
 beneath it only ever see ciphertext). Objects under ``datastores/{id}/`` (frames, metadata documents, bulk data,
 anything a data store holds) are written in the sealed format of ``crypto/sealed.py``: a fresh object key per object,
-wrapped by the data store key (``DataKeySource.for_write``), AES-256-GCM in 64 KiB segments. Reads find the data
+wrapped by the data store key (``DataKeySource.for_write``), AES-256-GCM in 256 KiB segments. Reads find the data
 store key version in the object's header (``for_read``), so objects sealed under older versions stay readable after
 a rotation. ``get_range`` reads and decrypts only the segments a range touches; ``head`` answers the plaintext size.
 

@@ -6,7 +6,7 @@ Layout (version 1, big-endian integers)::
     0       4     magic b"\\x89OHE"
     4       1     format version (1)
     5       1     flags (0)
-    6       4     segment size S (plaintext bytes per segment; 64 KiB by default)
+    6       4     segment size S (plaintext bytes per segment; 256 KiB by default)
     10      4     version of the data store key that wraps the object key
     14      8     nonce prefix (random per object)
     22      60    the object key (AES-256), wrapped by the data store key (envelope.wrap), bound to bytes 0-21 and
@@ -39,7 +39,7 @@ from openhi.errors import EncryptionKeyError
 
 MAGIC = b"\x89OHE"
 FORMAT_VERSION = 1
-DEFAULT_SEGMENT_SIZE = 64 * 1024
+DEFAULT_SEGMENT_SIZE = 256 * 1024  # 64 KiB cost 45 µs more per 90 KiB frame (two decrypts + a join)
 MAX_SEGMENT_SIZE = 16 * 1024 * 1024
 _FIXED = struct.Struct(">4sBBII8s")
 FIXED_BYTES = _FIXED.size  # 22
