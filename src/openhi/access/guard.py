@@ -57,6 +57,12 @@ def acting_as(access: RequestAccess) -> Iterator[None]:
         _CURRENT.reset(token)
 
 
+def run_as[**P, T](access: RequestAccess, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``work(*args, **kwargs)`` on behalf of ``access.caller`` (what an edge hands to a worker thread)."""
+    with acting_as(access):
+        return work(*args, **kwargs)
+
+
 def current_access() -> RequestAccess | None:
     """The request being served in this context, or None outside any request."""
     return _CURRENT.get()

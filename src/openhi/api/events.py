@@ -22,11 +22,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from openhi.access.guard import RequestAccess, acting_as
+from openhi.access.guard import RequestAccess, run_as
 from openhi.api.authn import SigV4Authenticator
-from openhi.api.aws.errors import error_body, to_wire
+from openhi.api.aws.errors import error_response, to_wire
 from openhi.api.observe import CallFacts, CallObserver, notify
-from openhi.events.outbox import DEFAULT_LIMIT, MAX_LIMIT, EventFeed, FeedPage, parse_position
+from openhi.events.outbox import DEFAULT_LIMIT, MAX_LIMIT, EventFeed, parse_position
 
 EVENTS_PATH = "/events"
 OPERATION = "ListEvents"
@@ -35,11 +35,6 @@ OPERATION = "ListEvents"
 def is_events_request(scope: Scope) -> bool:
     """``GET /events`` (any other method on the path gets the native API's unknown-operation answer)."""
     return bool(scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == EVENTS_PATH)
-
-
-def _run_as(access: RequestAccess, feed: EventFeed, after: int, limit: int) -> FeedPage:
-    with acting_as(access):
-        return feed.page(after, limit)
 
 
 class EventsEndpoint:
@@ -75,16 +70,11 @@ class EventsEndpoint:
             limit = parse_position("limit", query.get("limit"), DEFAULT_LIMIT, 1, MAX_LIMIT)
             facts.request_parameters = {"after": after, "limit": limit}
             access = RequestAccess(caller, self._region, OPERATION)
-            page = await run_in_threadpool(_run_as, access, self._feed, after, limit)
+            page = await run_in_threadpool(run_as, access, self._feed.page, after, limit)
         except Exception as exc:  # every failure becomes an AWS JSON error, as on the native API
             status, code, message = to_wire(exc, request_id)
             notify(self._observers, facts.record(status, code, message))
-            return Response(
-                error_body(code, message),
-                status_code=status,
-                media_type="application/json",
-                headers={"x-amzn-RequestId": request_id, "x-amzn-ErrorType": code},
-            )
+            return error_response(request_id, status, code, message)
         facts.response_elements = {"nextSequence": page.next_sequence, "eventCount": len(page.events)}
         notify(self._observers, facts.record(200))
         return JSONResponse(page.to_json(), headers={"x-amzn-RequestId": request_id})

@@ -19,10 +19,10 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from openhi.access.guard import RequestAccess, acting_as
+from openhi.access.guard import RequestAccess, run_as
 from openhi.api.authn import SigV4Authenticator
-from openhi.api.aws.errors import EdgeError, error_body, to_wire
-from openhi.api.aws.handlers import AwsHandlers, Handler
+from openhi.api.aws.errors import EdgeError, error_response, to_wire
+from openhi.api.aws.handlers import AwsHandlers
 from openhi.api.aws.protocol import parse_request, serialize_response
 from openhi.api.aws.routing import Router, UnknownOperationError
 from openhi.api.aws.validation import validate_input
@@ -46,12 +46,6 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise too_large
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _run_as(access: RequestAccess, handler: Handler, params: dict[str, Any]) -> dict[str, Any]:
-    """Run one handler on behalf of the caller: the services authorize against it (``access.guard``)."""
-    with acting_as(access):
-        return handler(params)
 
 
 class AwsEndpoint:
@@ -105,7 +99,7 @@ class AwsEndpoint:
             params = facts.request_parameters = validate_input(operation.input_shape, params)
             access = RequestAccess(caller, self._region, operation.name)
             result: dict[str, Any] = await run_in_threadpool(
-                _run_as, access, self._handlers.table[operation.name], params
+                run_as, access, self._handlers.table[operation.name], params
             )
             facts.response_elements = result
             headers, payload = serialize_response(operation, result)
@@ -116,11 +110,6 @@ class AwsEndpoint:
             status, code, message = to_wire(exc, request_id)
             log.info("%s %s -> %s %s", request.method, request.url.path, status, code)
             notify(self._observers, facts.record(status, code, message))
-            return Response(
-                error_body(code, message),
-                status_code=status,
-                media_type="application/json",
-                headers={"x-amzn-RequestId": request_id, "x-amzn-ErrorType": code},
-            )
+            return error_response(request_id, status, code, message)
         notify(self._observers, facts.record(200))
         return Response(payload, status_code=200, headers={"x-amzn-RequestId": request_id, **headers})

@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import logging
 
+from starlette.responses import Response
+
 from openhi.api.aws.model import error_statuses
 from openhi.errors import AuthenticationError, NotImplementedYetError, OpenHIError
 
@@ -63,3 +65,15 @@ def to_wire(error: Exception, request_id: str) -> tuple[int, str, str]:
 def error_body(code: str, message: str) -> bytes:
     """The JSON body of an error answer."""
     return json.dumps({"__type": code, "message": message}).encode()
+
+
+def error_response(
+    request_id: str, status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    """An error answer of any surface that speaks the AWS JSON error shape (native API, /events, DICOMweb)."""
+    return Response(
+        error_body(code, message),
+        status_code=status,
+        media_type="application/json",
+        headers={"x-amzn-RequestId": request_id, "x-amzn-ErrorType": code, **(headers or {})},
+    )

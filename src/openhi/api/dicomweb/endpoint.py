@@ -27,7 +27,7 @@ from starlette.types import Receive, Scope, Send
 from openhi.access.bearer_auth import BearerAuthentication
 from openhi.access.guard import RequestAccess, acting_as
 from openhi.api.authn import SigV4Authenticator
-from openhi.api.dicomweb.errors import DicomWebError, error_body, to_wire
+from openhi.api.dicomweb.errors import DicomWebError, error_response, to_wire
 from openhi.api.dicomweb.request import DicomWebRequest, SpooledBody, spool_body
 from openhi.api.dicomweb.routes import DicomWebRoute, match
 from openhi.api.observe import CallFacts, CallObserver, notify
@@ -172,9 +172,4 @@ class DicomWebEndpoint:
         headers: dict[str, str] | None = None,
     ) -> Response:
         log.info("%s %s -> %s %s", request.method, request.url.path, status, code)
-        return Response(
-            error_body(code, message),
-            status_code=status,
-            media_type="application/json",
-            headers={"x-amzn-RequestId": request_id, "x-amzn-ErrorType": code, **(headers or {})},
-        )
+        return error_response(request_id, status, code, message, headers)

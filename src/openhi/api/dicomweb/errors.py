@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import logging
 
-from openhi.api.aws.errors import error_body
+from openhi.api.aws.errors import error_response
 from openhi.errors import AuthenticationError, OpenHIError
 
-__all__ = ["STATUS_BY_CODE", "DicomWebError", "error_body", "to_wire"]  # error_body: the native API's own
+__all__ = ["STATUS_BY_CODE", "DicomWebError", "error_response", "to_wire"]  # error_response: the native API's own
 
 log = logging.getLogger(__name__)
 
